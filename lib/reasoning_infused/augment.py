@@ -1,0 +1,220 @@
+"""Stage 2: one generated reasoning per emotion training example, streamed to a resumable JSONL file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset, load_from_disk
+
+from .config import Profile
+from .data import LABELS, load_emotion, stratified_subsample
+from .generator import generator_dir, load_generator
+from .inference import make_backend
+from .prompts import emotion_question, generator_messages, prompt_version
+from .provenance import append_jsonl, code_version, read_jsonl, write_json
+from .training import render_prompt
+
+# Words that name each emotion, for the quality report and the explanation analysis.
+EMOTION_WORDS: dict[str, list[str]] = {
+    "sadness": ["sad", "sadness", "unhappy", "depressed", "depression", "sorrow", "grief", "miserable", "lonely", "hopeless", "upset", "down"],
+    "joy": ["joy", "happy", "happiness", "glad", "delighted", "cheerful", "pleased", "excited", "joyful", "content"],
+    "love": ["love", "loving", "affection", "fond", "adore", "caring", "romantic", "tender", "passion"],
+    "anger": ["anger", "angry", "mad", "furious", "irritated", "annoyed", "rage", "frustrated", "frustration", "resentful"],
+    "fear": ["fear", "afraid", "scared", "anxious", "anxiety", "nervous", "worried", "terrified", "frightened", "panic"],
+    "surprise": ["surprise", "surprised", "amazed", "astonished", "shocked", "unexpected", "stunned", "amazing"],
+}
+
+
+class AugmentationMismatch(RuntimeError):
+    """The JSONL file holds rows from another generator or prompt version."""
+
+
+def emotions_named(text: str) -> list[str]:
+    """Which emotions a text names (by the word lists above), in LABELS order."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return [lab for lab in LABELS if words & set(EMOTION_WORDS[lab])]
+
+
+def is_degenerate(text: str, n: int = 3, max_repeats: int = 3) -> bool:
+    """Repetitive output: some word n-gram occurs at least `max_repeats` times."""
+    toks = text.lower().split()
+    grams = Counter(tuple(toks[i : i + n]) for i in range(len(toks) - n + 1))
+    return bool(grams) and max(grams.values()) >= max_repeats
+
+
+def quality_flags(reasoning: str, gold: str, finish_reason: str) -> dict[str, bool]:
+    named = emotions_named(reasoning)
+    return {
+        "empty": not reasoning.strip(),
+        "degenerate": is_degenerate(reasoning),
+        "cut_at_limit": finish_reason == "length",
+        "names_gold": gold in named,
+        "names_other": any(n != gold for n in named),
+    }
+
+
+def is_flagged(flags: dict[str, bool]) -> bool:
+    """Rows failing a quality rule: kept in the file, dropped by the classifier stage only if the profile says so."""
+    return flags["empty"] or flags["degenerate"]
+
+
+def augment_dir(profile: Profile) -> Path:
+    return profile.run_dir / "augment"
+
+
+def augmentation_key(profile: Profile) -> str:
+    """Hash of the generator that writes the reasonings, the prompt version and the decoding settings."""
+    meta_path = generator_dir(profile) / "metadata.json"
+    gen_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    a = profile.augment
+    blob = json.dumps({"generator": gen_meta.get("finished_at"), "generator_profile": profile.fingerprint("model", "generator"),
+                       "prompt": prompt_version(), "max_new_tokens": a.max_new_tokens, "do_sample": a.do_sample,
+                       "temperature": a.temperature if a.do_sample else None, "top_p": a.top_p if a.do_sample else None,
+                       "seed": profile.seed}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def classifier_train_rows(profile: Profile) -> Dataset:
+    """The classifier training examples (a stratified, seeded subsample of train), with their row ids."""
+    train = load_emotion("train", profile.data.emotion_dir, profile.data.emotion_hub_id)
+    train = train.add_column("id", list(range(len(train))))
+    return stratified_subsample(train, profile.data.train_size, profile.seed)
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Cut a last line that a kill left without its newline, so appends start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def generation_prompts(tok, rows: Dataset) -> list[str]:
+    return [render_prompt(tok, generator_messages(emotion_question(r["text"]), LABELS[r["label"]])) for r in rows]
+
+
+def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path:
+    """Write one reasoning per classifier training example to reasonings.jsonl; resumes, never duplicates.
+
+    `limit_rows` stops after that many new rows (used by tests to simulate a kill).
+    """
+    out = augment_dir(profile)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "reasonings.jsonl"
+    key = augmentation_key(profile)
+    _repair_torn_tail(path)
+    done_rows = read_jsonl(path)
+    for i, r in enumerate(done_rows, start=1):
+        if r.get("key") != key:
+            raise AugmentationMismatch(
+                f"{path}:{i}: row was written by another generator or prompt version (key {r.get('key')} != {key}); "
+                f"move the file away to regenerate (nothing was changed)")
+    done = {r["id"] for r in done_rows}
+    rows = classifier_train_rows(profile)
+    todo = rows.filter(lambda r: r["id"] not in done)
+    if limit_rows is not None:
+        todo = todo.select(range(min(limit_rows, len(todo))))
+    if len(todo) == 0:
+        print(f"[augment] all {len(rows)} reasonings present in {path}")
+        return path
+    print(f"[augment] {len(done)} rows present, generating {len(todo)} with key {key}", flush=True)
+    model, tok = load_generator(profile)
+    a = profile.augment
+    backend = make_backend(a.backend, model, tok, str(generator_dir(profile)))
+    prompts = generation_prompts(tok, todo)
+    t0, n_tokens = time.time(), 0
+    for idx, gens in backend.generate_batches(prompts, a.max_new_tokens, batch_size=a.batch_size, do_sample=a.do_sample,
+                                              temperature=a.temperature, top_p=a.top_p, seed=profile.seed,
+                                              desc="augmenting"):
+        batch = []
+        for i, g in zip(idx, gens, strict=True):
+            r = todo[i]
+            gold = LABELS[r["label"]]
+            flags = quality_flags(g.text, gold, g.finish_reason)
+            batch.append({"id": r["id"], "text": r["text"], "label": gold, "reasoning": g.text, "n_tokens": g.n_tokens,
+                          "finish_reason": g.finish_reason, "flags": flags, "flagged": is_flagged(flags), "key": key})
+            n_tokens += g.n_tokens
+        append_jsonl(path, batch)
+    wall = time.time() - t0
+    stats_path = out / "generation_stats.json"
+    prev = json.loads(stats_path.read_text()) if stats_path.exists() else {"runs": []}
+    prev["runs"].append({"rows": len(todo), "generated_tokens": n_tokens, "wall_seconds": wall,
+                         "tokens_per_second": n_tokens / wall, "examples_per_second": len(todo) / wall,
+                         "batch_size": a.batch_size, "backend": a.backend, "code_version": code_version()})
+    write_json(stats_path, prev)
+    print(f"[augment] {len(todo)} rows, {n_tokens} tokens in {wall:.0f} s: {n_tokens / wall:.0f} tokens/s")
+    return path
+
+
+def load_reasonings(profile: Profile) -> list[dict[str, Any]]:
+    return read_jsonl(augment_dir(profile) / "reasonings.jsonl")
+
+
+def quality_report(rows: list[dict[str, Any]], n_examples: int = 3) -> dict[str, Any]:
+    """Shares of rows per quality rule, length distribution, and a few examples of each problem."""
+    n = len(rows)
+    if n == 0:
+        raise ValueError("no augmented rows to report on")
+    lengths = np.array([r["n_tokens"] for r in rows])
+    report: dict[str, Any] = {
+        "rows": n,
+        "tokens_mean": float(lengths.mean()),
+        "tokens_median": float(np.median(lengths)),
+        "tokens_p90": float(np.percentile(lengths, 90)),
+        "tokens_max": int(lengths.max()),
+        "flagged_share": sum(r["flagged"] for r in rows) / n,
+    }
+    for flag in ("empty", "degenerate", "cut_at_limit", "names_gold", "names_other"):
+        report[f"{flag}_share"] = sum(r["flags"][flag] for r in rows) / n
+        report[f"{flag}_examples"] = [
+            {"text": r["text"], "label": r["label"], "reasoning": r["reasoning"]} for r in rows if r["flags"][flag]
+        ][:n_examples]
+    report["per_class_names_gold"] = {
+        lab: float(np.mean([r["flags"]["names_gold"] for r in rows if r["label"] == lab] or [np.nan])) for lab in LABELS
+    }
+    return report
+
+
+def build_augmented_dataset(profile: Profile) -> Dataset:
+    """The augmented training set as a `datasets.Dataset` saved under runs/<profile>/augment/dataset."""
+    rows = load_reasonings(profile)
+    expected = classifier_train_rows(profile)
+    have = {r["id"] for r in rows}
+    missing = [i for i in expected["id"] if i not in have]
+    if missing:
+        raise RuntimeError(f"augmentation incomplete: {len(missing)} of {len(expected)} rows missing; rerun `augment`")
+    by_id = {r["id"]: r for r in rows}
+    ordered = [by_id[i] for i in expected["id"]]
+    ds = Dataset.from_list([{k: r[k] for k in ("id", "text", "label", "reasoning", "n_tokens", "finish_reason", "flagged")}
+                            for r in ordered])
+    target = augment_dir(profile) / "dataset"
+    tmp = target.with_name("dataset.partial")
+    ds.save_to_disk(str(tmp))
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    report = quality_report(ordered)
+    write_json(augment_dir(profile) / "quality_report.json", report)
+    return ds
+
+
+def augment(profile: Profile) -> Dataset:
+    """Stage 2 end to end: generate (resumably), then save the dataset and the quality report."""
+    generate_reasonings(profile)
+    return build_augmented_dataset(profile)
+
+
+def load_augmented(profile: Profile) -> Dataset:
+    return load_from_disk(str(augment_dir(profile) / "dataset"))

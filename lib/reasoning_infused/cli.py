@@ -1,0 +1,133 @@
+"""Command line: `python -m reasoning_infused <stage> --profile P [--set key=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .config import ProfileError, available_profiles, load_profile
+from .data import DataError
+
+
+def _profile(args):
+    return load_profile(args.profile, args.set)
+
+
+def cmd_data(args) -> int:
+    from .data import load_emotion, load_ood, summarize_emotion
+
+    p = _profile(args)
+    d = p.data
+    splits = {s: load_emotion(s, d.emotion_dir, d.emotion_hub_id) for s in ("train", "validation", "test")}
+    print(f"dair-ai/emotion ({d.emotion_dir or 'default location'}):")
+    for s in summarize_emotion(splits):
+        counts = ", ".join(f"{k} {v}" for k, v in s.counts.items())
+        flag = "matches the known counts" if s.matches_known else "DIFFERS from the known dair-ai counts"
+        print(f"  {s.split:<10} {s.rows:>6} rows: {counts} ({flag})")
+    for name in ("goemotions", "isear"):
+        try:
+            ds = load_ood(name, d.ood_dir, d.goemotions_test_only)
+            print(f"  ood/{name:<10} {len(ds):>6} rows (evaluation only)")
+        except DataError as e:
+            print(f"  ood/{name}: not available ({e})")
+    return 0
+
+
+def cmd_train_generator(args) -> int:
+    from .generator import train_generator
+
+    meta = train_generator(_profile(args), force=args.force)
+    print(json.dumps({k: meta[k] for k in ("rows", "wall_seconds", "tokens_per_second", "supervised_tokens_per_second",
+                                           "heldout_loss_before", "heldout_loss_after")}, indent=2))
+    return 0
+
+
+def cmd_augment(args) -> int:
+    from .augment import augment, quality_report, load_reasonings
+
+    p = _profile(args)
+    augment(p)
+    rep = quality_report(load_reasonings(p))
+    print(json.dumps({k: v for k, v in rep.items() if not k.endswith("_examples")}, indent=2))
+    return 0
+
+
+def cmd_train_classifier(args) -> int:
+    from .classifiers import train_classifier
+
+    p = _profile(args)
+    for v in args.variant or p.classifier.variants:
+        train_classifier(p, v, force=args.force)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .report import results_table
+
+    m = evaluate(_profile(args), force=args.force)
+    print(results_table(m))
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from .analysis import run_analysis
+
+    run_analysis(_profile(args))
+    return 0
+
+
+def cmd_study(args) -> int:
+    from .study import run_study
+
+    run_study(_profile(args), notebooks=not args.no_notebooks)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    run_bench(_profile(args), quick=args.quick)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m reasoning_infused", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--profile", default="default", help=f"one of {available_profiles()} or a YAML path")
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a profile value, e.g. --set data.train_size=500")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("data", cmd_data, "summarise and check the data")
+    add("train-generator", cmd_train_generator, "stage 1: fine-tune the reasoning generator").add_argument(
+        "--force", action="store_true", help="retrain (the old run is renamed, not deleted)")
+    add("augment", cmd_augment, "stage 2: generate one reasoning per training example (resumable)")
+    sp = add("train-classifier", cmd_train_classifier, "fine-tune the Q->A / Q->RA / Q->AR classifiers")
+    sp.add_argument("--variant", action="append", choices=["qa", "qra", "qar"], help="default: the profile's variants")
+    sp.add_argument("--force", action="store_true")
+    add("evaluate", cmd_evaluate, "predict, score, test, write results/<profile>/metrics.json").add_argument(
+        "--force", action="store_true", help="predict again even where predictions exist")
+    add("analyze", cmd_analyze, "error and explanation analysis, faithfulness probe, figures")
+    add("study", cmd_study, "every stage in order, then execute the notebooks").add_argument(
+        "--no-notebooks", action="store_true")
+    add("bench", cmd_bench, "performance figures -> results/<profile>/bench.json").add_argument(
+        "--quick", action="store_true", help="fewer repetitions (for a smoke check)")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    try:
+        rc = args.fn(args)
+    except (ProfileError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"[{args.command}] finished in {time.time() - t0:.0f} s", file=sys.stderr)
+    return rc

@@ -1,0 +1,163 @@
+"""Evaluation: every classifier and baseline on test (and out-of-domain), with intervals and McNemar tests.
+
+Choices are made on validation only: the Q->RA decoding (free generation vs labels scored after the reasoning)
+is picked by validation accuracy. Results land in results/<profile>/metrics.json and predictions/*.jsonl.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from .augment import classifier_train_rows
+from .baselines import ENCODER_REFERENCE_ACCURACY, majority_baseline, predict_labels, tfidf_logreg
+from .classifiers import load_classifier, predict_to_file
+from .config import Profile
+from .data import LABELS, OOD_SETS, load_emotion, load_ood, ood_label_space, stratified_subsample
+from .metrics import classification_metrics, mcnemar
+from .prompts import prompt_version
+from .provenance import code_version, read_jsonl, write_json
+
+
+def eval_sets(profile: Profile) -> dict[str, Dataset]:
+    """validation (for choices), test (reported), and the out-of-domain sets (evaluation only)."""
+    d = profile.data
+    sets = {
+        "validation": stratified_subsample(load_emotion("validation", d.emotion_dir, d.emotion_hub_id), d.val_size, profile.seed),
+        "test": stratified_subsample(load_emotion("test", d.emotion_dir, d.emotion_hub_id), d.test_size, profile.seed),
+    }
+    if profile.evaluate.ood:
+        for name in OOD_SETS:
+            sets[f"ood_{name}"] = stratified_subsample(load_ood(name, d.ood_dir, d.goemotions_test_only), d.ood_size, profile.seed)
+    return sets
+
+
+def predictions_dir(profile: Profile) -> Path:
+    return profile.results_dir / "predictions"
+
+
+def predict_all(profile: Profile, force: bool = False) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Predictions of every model classifier on every evaluation set: {set: {classifier: rows}}."""
+    sets = eval_sets(profile)
+    variants = list(profile.classifier.variants) + (["zero_shot"] if profile.evaluate.zero_shot else [])
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in sets}
+    for v in variants:
+        model = tok = None
+        for sname, ds in sets.items():
+            path = predictions_dir(profile) / f"{v}__{sname}.jsonl"
+            if model is None and not (path.exists() and not force):
+                model, tok = load_classifier(profile, v)
+            rows = predict_to_file(profile, v, sname, ds, path, model, tok, force)
+            out[sname][v] = rows
+        del model
+    return out
+
+
+def _baseline_predictions(profile: Profile, sets: dict[str, Dataset]) -> dict[str, dict[str, list[str]]]:
+    d = profile.data
+    same = classifier_train_rows(profile)
+    full = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    res: dict[str, dict[str, list[str]]] = {s: {} for s in sets}
+    models = {}
+    if profile.evaluate.tfidf:
+        models["tfidf_same_examples"] = tfidf_logreg(same["text"], same["label"], profile.seed)
+        models["tfidf_full_train"] = tfidf_logreg(full["text"], full["label"], profile.seed)
+    for sname, ds in sets.items():
+        res[sname]["majority"] = majority_baseline(same["label"], len(ds))
+        for name, m in models.items():
+            res[sname][name] = predict_labels(m, ds["text"])
+    return res
+
+
+def evaluate(profile: Profile, force: bool = False, stage_seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    t0 = time.time()
+    sets = eval_sets(profile)
+    preds = predict_all(profile, force)
+    base = _baseline_predictions(profile, sets)
+    ev = profile.evaluate
+    kw = {"n_bootstrap": ev.bootstrap_samples, "level": ev.ci_level, "seed": profile.seed}
+
+    def labels_of(sname: str, rows_or_labels, key: str = "predicted") -> list[str | None]:
+        if rows_or_labels and isinstance(rows_or_labels[0], dict):
+            return [r[key] for r in rows_or_labels]
+        return list(rows_or_labels)
+
+    def all_predictions(sname: str, qra_key: str) -> dict[str, list[str | None]]:
+        p: dict[str, list[str | None]] = {}
+        for v, rows in preds[sname].items():
+            p[v] = labels_of(sname, rows)
+            if v == "qra":
+                p["qra_constrained"] = labels_of(sname, rows, "predicted_constrained")
+        p.update(base[sname])
+        return p
+
+    # Validation decides the Q->RA decoding that is reported as "qra_selected".
+    val_gold = [LABELS[i] for i in sets["validation"]["label"]]
+    val_preds = all_predictions("validation", "predicted")
+    validation = {k: classification_metrics(val_gold, v, **kw) for k, v in val_preds.items()}
+    selected = None
+    if "qra" in val_preds:
+        selected = "qra_constrained" if validation["qra_constrained"]["accuracy"] > validation["qra"]["accuracy"] else "qra"
+
+    test_gold = [LABELS[i] for i in sets["test"]["label"]]
+    test_preds = all_predictions("test", "predicted")
+    classifiers = {k: classification_metrics(test_gold, v, **kw) for k, v in test_preds.items()}
+    pairs = {}
+    for a, b in itertools.combinations(test_preds, 2):
+        pairs[f"{a}__vs__{b}"] = mcnemar(test_gold, test_preds[a], test_preds[b])
+
+    ood = {}
+    for sname in sets:
+        if not sname.startswith("ood_"):
+            continue
+        gold = [LABELS[i] for i in sets[sname]["label"]]
+        space = ood_label_space(sets[sname])
+        ood[sname[4:]] = {k: classification_metrics(gold, v, label_space=space, **kw)
+                          for k, v in all_predictions(sname, "predicted").items()}
+
+    timings_path = profile.results_dir / "stage_seconds.json"
+    stage = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    stage.update(stage_seconds or {})
+    stage["evaluate"] = time.time() - t0
+    gen_meta = {}
+    for v in profile.classifier.variants:
+        p = profile.run_dir / "classifiers" / v / "metadata.json"
+        if p.exists():
+            gen_meta[v] = json.loads(p.read_text())
+    metrics = {
+        "profile": profile.to_dict(),
+        "code_version": code_version(),
+        "prompt_version": prompt_version(),
+        "created_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "data_sizes": {s: len(ds) for s, ds in sets.items()} | {"train_classifier": len(classifier_train_rows(profile))},
+        "qra_selected_decoding": selected,
+        "classifiers": classifiers,
+        "validation": validation,
+        "mcnemar": pairs,
+        "ood": ood,
+        "reference": {"fine_tuned_encoders_accuracy": ENCODER_REFERENCE_ACCURACY,
+                      "paper_qra_minus_qa_points": 8.7},
+        "training": gen_meta,
+        "stage_seconds": stage,
+    }
+    write_json(profile.results_dir / "metrics.json", metrics)
+    return metrics
+
+
+def load_metrics(profile: Profile) -> dict[str, Any]:
+    path = profile.results_dir / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `python -m reasoning_infused evaluate --profile {profile.name}`")
+    return json.loads(path.read_text())
+
+
+def load_predictions(profile: Profile, variant: str, split: str = "test") -> list[dict[str, Any]]:
+    path = predictions_dir(profile) / f"{variant}__{split}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run evaluate first")
+    return read_jsonl(path)

@@ -1,0 +1,249 @@
+"""Supervised fine-tuning on prompt-completion pairs with TRL's SFTTrainer; shared by the generator and classifiers.
+
+Settings follow the hardware: fp32 on CPU (TRL turns bf16 on by default, ~13x slower here), no gradient
+checkpointing unless asked, length-grouped batches, loss on the completion only (TRL computes the LM head only
+where the loss is). An artifact folder is reused when it is complete; a run killed midway resumes from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase, TrainerCallback
+
+from .config import ModelConfig, Profile, TrainConfig, save_profile
+from .modeling import count_parameters, device, load_model_and_tokenizer, resolve_dtype
+from .prompts import prompt_version
+from .provenance import code_version, write_json
+
+
+@dataclass
+class SFTExample:
+    prompt: str  # chat-template-rendered prompt ending with the assistant header
+    completion: str  # the assistant's text; the end-of-turn token is appended
+
+
+def render_prompt(tok: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def tokenize_examples(tok: PreTrainedTokenizerBase, examples: list[SFTExample], max_length: int) -> tuple[Dataset, int]:
+    """Pre-tokenised rows (input_ids, completion_mask); rows longer than max_length are dropped and counted."""
+    prompts = tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+    completions = tok([e.completion for e in examples], add_special_tokens=False)["input_ids"]
+    ids, masks, dropped = [], [], 0
+    for p, c in zip(prompts, completions, strict=True):
+        c = c + [tok.eos_token_id]
+        if len(p) + len(c) > max_length:
+            dropped += 1
+            continue
+        ids.append(p + c)
+        masks.append([0] * len(p) + [1] * len(c))
+    return Dataset.from_dict({"input_ids": ids, "completion_mask": masks}), dropped
+
+
+class _StepLog(TrainerCallback):
+    """Writes every logged step to train_log.jsonl as it happens (survives a crash)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401
+        if state.is_world_process_zero and logs:
+            with self.path.open("a") as f:
+                f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+def artifact_complete(out_dir: Path) -> bool:
+    return (Path(out_dir) / "metadata.json").exists()
+
+
+def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    cks = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return cks[-1] if cks else None
+
+
+def build_sft_config(tc: TrainConfig, output_dir: Path, seed: int, n_rows: int, world_size: int = 1):
+    from trl import SFTConfig
+
+    on_gpu = torch.cuda.is_available()
+    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    steps_per_epoch = max(1, math.ceil(n_rows / (tc.batch_size * tc.grad_accum * world_size)))
+    total_steps = max(1, math.ceil(steps_per_epoch * tc.num_epochs))
+    return SFTConfig(
+        output_dir=str(output_dir),
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not on_gpu,
+        bf16=bf16,  # fp32 on CPU: TRL's default bf16 is ~13x slower without bf16 hardware
+        fp16=False,
+        gradient_checkpointing=tc.gradient_checkpointing,  # recomputation costs ~30% and memory is not short here
+        per_device_train_batch_size=tc.batch_size,
+        gradient_accumulation_steps=tc.grad_accum,
+        learning_rate=tc.learning_rate,
+        num_train_epochs=tc.num_epochs,
+        lr_scheduler_type=tc.lr_scheduler,
+        warmup_steps=int(round(tc.warmup_ratio * total_steps)),
+        weight_decay=tc.weight_decay,
+        max_length=None,  # rows are filtered to max_length beforehand, never truncated
+        packing=tc.packing,
+        completion_only_loss=True,
+        train_sampling_strategy="group_by_length" if tc.group_by_length else "random",
+        logging_steps=tc.logging_steps,
+        save_strategy="steps" if tc.save_steps > 0 else "no",
+        save_steps=tc.save_steps if tc.save_steps > 0 else 500,
+        save_total_limit=2,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def _apply_lora(model: torch.nn.Module, tc: TrainConfig) -> torch.nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    n_layers = model.config.num_hidden_layers
+    layers = list(range(n_layers - tc.lora_top_layers, n_layers)) if tc.lora_top_layers else None
+    cfg = LoraConfig(
+        r=tc.lora_r, lora_alpha=tc.lora_alpha, lora_dropout=tc.lora_dropout, target_modules=tc.lora_target_modules,
+        layers_to_transform=layers, task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, cfg)
+
+
+def train_sft(
+    profile: Profile,
+    tc: TrainConfig,
+    examples: list[SFTExample],
+    out_dir: Path,
+    *,
+    name: str,
+    extra_metadata: dict[str, Any] | None = None,
+    force: bool = False,
+    model_cfg: ModelConfig | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the profile's base model on prompt-completion examples; returns the artifact's metadata.
+
+    Reuses a complete artifact in `out_dir` unless `force`; resumes from `out_dir/checkpoints` when present.
+    """
+    out_dir = Path(out_dir)
+    if artifact_complete(out_dir) and not force:
+        meta = json.loads((out_dir / "metadata.json").read_text())
+        print(f"[{name}] reusing trained artifact {out_dir} (trained {meta.get('finished_at', '?')}); --force retrains")
+        return meta
+    if force and out_dir.exists():
+        # keep the old run: it is renamed, never deleted
+        out_dir.rename(out_dir.with_name(f"{out_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out_dir / "checkpoints"
+    model_cfg = model_cfg or profile.model
+    torch.manual_seed(profile.seed)
+    model, tok = load_model_and_tokenizer(model_cfg, profile.seed)
+    dataset, dropped = tokenize_examples(tok, examples, tc.max_length)
+    if len(dataset) == 0:
+        raise ValueError(f"[{name}] no training rows left after the max_length={tc.max_length} filter")
+    n_tokens = sum(len(x) for x in dataset["input_ids"])
+    n_sup = sum(sum(m) for m in dataset["completion_mask"])
+    if not tc.full_finetune:
+        model = _apply_lora(model, tc)
+    total, trainable = count_parameters(model)
+    args = build_sft_config(tc, ckpt_dir, profile.seed, len(dataset))
+    eff_batch = tc.batch_size * tc.grad_accum * args.world_size
+    steps = math.ceil(len(dataset) / eff_batch * tc.num_epochs)
+    print(
+        f"[{name}] {len(dataset)} rows ({dropped} dropped over {tc.max_length} tokens), {n_tokens} tokens "
+        f"({n_sup} supervised) per epoch, effective batch {eff_batch}, ~{steps} optimizer steps, "
+        f"~{n_tokens / len(dataset) * eff_batch:.0f} tokens/step, {'full' if tc.full_finetune else 'LoRA'} "
+        f"fine-tuning of {trainable:,} / {total:,} parameters, {resolve_dtype(model_cfg.dtype)} on {device()}",
+        flush=True,
+    )
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
+                         callbacks=[_StepLog(out_dir / "train_log.jsonl")])
+    resume = _latest_checkpoint(ckpt_dir)
+    if resume:
+        print(f"[{name}] resuming from {resume}", flush=True)
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = time.time() - t0
+    # tokens processed in this process (a resumed run counts only the steps it did)
+    done_frac = 1.0
+    if resume:
+        done_frac = max(1e-9, 1 - int(resume.name.split("-")[1]) / max(1, trainer.state.max_steps))
+    tokens_seen = n_tokens * tc.num_epochs * done_frac
+    final = trainer.model
+    final.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    save_profile(profile, out_dir / "profile.yaml")
+    meta = {
+        "name": name,
+        "base_model": model_cfg.name_or_path or model_cfg.source,
+        "model_source": model_cfg.source,
+        "fine_tuning": "full" if tc.full_finetune else "lora",
+        "parameters_total": total,
+        "parameters_trainable": trainable,
+        "rows": len(dataset),
+        "rows_dropped_over_max_length": dropped,
+        "epochs": tc.num_epochs,
+        "tokens_per_epoch": n_tokens,
+        "supervised_tokens_per_epoch": n_sup,
+        "optimizer_steps": trainer.state.global_step,
+        "effective_batch": eff_batch,
+        "train_loss": result.training_loss,
+        "wall_seconds": wall,
+        "resumed_from": str(resume) if resume else None,
+        "tokens_per_second": tokens_seen / wall,
+        "supervised_tokens_per_second": n_sup * tc.num_epochs * done_frac / wall,
+        "device": str(device()),
+        "dtype": str(resolve_dtype(model_cfg.dtype)),
+        "prompt_version": prompt_version(),
+        "code_version": code_version(),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **(extra_metadata or {}),
+    }
+    write_json(out_dir / "metadata.json", meta)  # written last: marks the artifact complete
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # intermediate checkpoints are only for resuming
+    print(f"[{name}] trained in {wall:.0f} s: {meta['tokens_per_second']:.0f} tokens/s "
+          f"({meta['supervised_tokens_per_second']:.0f} supervised tokens/s), final loss {result.training_loss:.3f}")
+    return meta
+
+
+@torch.no_grad()
+def completion_loss(model: torch.nn.Module, tok: PreTrainedTokenizerBase, examples: list[SFTExample],
+                    batch_size: int = 16) -> float:
+    """Mean negative log-likelihood per completion token (the held-out loss of the generator)."""
+    model.eval()
+    ds, _ = tokenize_examples(tok, examples, max_length=10**9)
+    order = sorted(range(len(ds)), key=lambda i: len(ds[i]["input_ids"]))
+    total, count = 0.0, 0
+    dev = next(model.parameters()).device
+    for s in range(0, len(order), batch_size):
+        rows = [ds[i] for i in order[s : s + batch_size]]
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+        att = torch.zeros((len(rows), width), dtype=torch.long)
+        lab = torch.full((len(rows), width), -100, dtype=torch.long)
+        for j, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[j, :n] = torch.tensor(r["input_ids"])
+            att[j, :n] = 1
+            m = torch.tensor(r["completion_mask"], dtype=torch.bool)
+            lab[j, :n] = torch.where(m, torch.tensor(r["input_ids"]), torch.tensor(-100))
+        logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits.float()
+        lp = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.size(-1)), lab[:, 1:].reshape(-1).to(dev), reduction="sum",
+            ignore_index=-100,
+        )
+        total += lp.item()
+        count += int((lab[:, 1:] != -100).sum())
+    return total / max(1, count)
