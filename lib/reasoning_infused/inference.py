@@ -50,7 +50,7 @@ class TransformersBackend:
 
     @torch.inference_mode()
     def generate_batches(self, prompts, max_new_tokens, *, batch_size, do_sample=False, temperature=1.0, top_p=1.0,
-                         seed=0, desc="generating"):
+                         seed=0, desc="generating", **generate_kwargs):
         tok = self.tok
         enc = tok(prompts, add_special_tokens=False)["input_ids"]
         dev = next(self.model.parameters()).device
@@ -70,7 +70,7 @@ class TransformersBackend:
                 input_ids=ids.to(dev), attention_mask=att.to(dev), max_new_tokens=max_new_tokens,
                 do_sample=do_sample, temperature=temperature if do_sample else None,
                 top_p=top_p if do_sample else None, top_k=None, use_cache=True, pad_token_id=tok.pad_token_id,
-                eos_token_id=eos,
+                eos_token_id=eos, **generate_kwargs,
             )
             gens = []
             for row in out[:, width:].tolist():
