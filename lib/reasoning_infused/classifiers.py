@@ -15,7 +15,14 @@ from .config import Profile
 from .data import LABELS
 from .inference import TransformersBackend, generate_all, score_labels
 from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained
-from .prompts import VARIANTS, answer_prefix, classifier_messages, classifier_target, parse_answer, split_reasoning
+from .prompts import (
+    VARIANTS,
+    answer_prefix,
+    classifier_messages,
+    classifier_target,
+    parse_answer,
+    split_reasoning,
+)
 from .provenance import code_version, write_json
 from .training import SFTExample, render_prompt, train_sft
 

@@ -45,7 +45,7 @@ def cmd_train_generator(args) -> int:
 
 
 def cmd_augment(args) -> int:
-    from .augment import augment, quality_report, load_reasonings
+    from .augment import augment, load_reasonings, quality_report
 
     p = _profile(args)
     augment(p)
@@ -82,7 +82,7 @@ def cmd_analyze(args) -> int:
 def cmd_study(args) -> int:
     from .study import run_study
 
-    run_study(_profile(args), notebooks=not args.no_notebooks)
+    run_study(_profile(args), notebooks=not args.no_notebooks, profile_arg=args.profile, overrides=args.set)
     return 0
 
 

@@ -9,6 +9,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
@@ -249,3 +250,23 @@ def ood_label_space(ds: Dataset) -> list[str]:
     """The classes that occur in an out-of-domain set (ISEAR: 4); predictions outside them count as errors."""
     present = sorted(set(ds["label"]))
     return [LABELS[i] for i in present]
+
+
+def duplicate_report(splits: dict[str, Dataset]) -> dict[str, Any]:
+    """Duplicated texts within each split (and how many carry conflicting labels) and texts shared across splits."""
+    out: dict[str, Any] = {}
+    labels_by_text: dict[str, dict[str, set[int]]] = {}
+    for s, ds in splits.items():
+        m: dict[str, set[int]] = {}
+        counts = Counter(ds["text"])
+        for t, y in zip(ds["text"], ds["label"], strict=True):
+            m.setdefault(t, set()).add(y)
+        labels_by_text[s] = m
+        dup = [t for t, c in counts.items() if c > 1]
+        out[f"{s}_duplicated_texts"] = len(dup)
+        out[f"{s}_duplicates_with_conflicting_labels"] = sum(1 for t in dup if len(m[t]) > 1)
+    names = list(splits)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            out[f"{a}&{b}_shared_texts"] = len(set(labels_by_text[a]) & set(labels_by_text[b]))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from datasets import Dataset
 
 from .config import Profile
 from .data import load_reasoning_triples
-from .modeling import load_model_and_tokenizer, load_trained, load_tokenizer
+from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained
 from .prompts import generator_messages, prompt_version
 from .provenance import write_json
 from .training import SFTExample, completion_loss, render_prompt, train_sft
@@ -67,6 +68,7 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
     if eval_path.exists() and not force:
         ev = json.loads(eval_path.read_text())
     else:
+        t0 = time.time()
         held = generator_examples(tok, held_rows)
         base, btok = load_model_and_tokenizer(profile.model, profile.seed)
         before = completion_loss(base, btok, held)
@@ -74,7 +76,7 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
         trained, ttok = load_trained(profile.model, out, profile.seed)
         after = completion_loss(trained, ttok, held)
         ev = {"heldout_rows": len(held), "heldout_loss_before": before, "heldout_loss_after": after,
-              "prompt_version": prompt_version()}
+              "prompt_version": prompt_version(), "seconds": time.time() - t0}
         write_json(eval_path, ev)
         held_rows.to_json(out / "heldout_triples.jsonl")
     print(f"[generator] held-out loss per reasoning token: base {ev['heldout_loss_before']:.3f} -> "

@@ -19,6 +19,13 @@ NOTEBOOKS = [
 ]
 
 
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (Linux: ru_maxrss is in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def _record(profile: Profile, stage: str, seconds: float) -> None:
     path = profile.results_dir / "stage_seconds.json"
     d = json.loads(path.read_text()) if path.exists() else {}
@@ -54,25 +61,42 @@ def execute_notebook(path: Path, profile_name: str, timeout: int = 1800, output:
     return out
 
 
-def run_study(profile: Profile, notebooks: bool = True) -> dict:
-    from .analysis import run_analysis
-    from .augment import augment
-    from .classifiers import train_classifier
-    from .evaluate import evaluate
-    from .generator import train_generator
+def _run_cli_stage(profile_arg: str, overrides: list[str], stage: str, *args: str) -> None:
+    """Run one stage as its own process: memory is returned to the OS between stages, and a crash in one
+    stage leaves every finished artifact in place (rerunning resumes)."""
+    import subprocess
+    import sys
 
+    cmd = [sys.executable, "-m", "reasoning_infused", stage, "--profile", profile_arg, *args]
+    for o in overrides:
+        cmd += ["--set", o]
+    subprocess.run(cmd, check=True)
+
+
+def run_study(profile: Profile, notebooks: bool = True, profile_arg: str | None = None,
+              overrides: list[str] | None = None) -> None:
+    """Every stage in order, each in its own process, timed; then the notebooks are executed and saved."""
+    import resource
+
+    profile_arg = profile_arg or profile.name
+    overrides = overrides or []
     t_start = time.time()
     profile.results_dir.mkdir(parents=True, exist_ok=True)
     save_profile(profile, profile.results_dir / "profile.yaml")
-    run_stage(profile, "train_generator", train_generator, profile)
-    run_stage(profile, "augment", augment, profile)
-    for v in profile.classifier.variants:
-        run_stage(profile, f"train_classifier_{v}", train_classifier, profile, v)
-    metrics = run_stage(profile, "evaluate", evaluate, profile)
-    run_stage(profile, "analyze", run_analysis, profile)
+    stages: list[tuple[str, tuple[str, ...]]] = [("train_generator", ("train-generator",)), ("augment", ("augment",))]
+    stages += [(f"train_classifier_{v}", ("train-classifier", "--variant", v)) for v in profile.classifier.variants]
+    stages += [("evaluate", ("evaluate",)), ("analyze", ("analyze",))]
+    for name, cli in stages:
+        print(f"\n===== {name} ({profile.name}) =====", flush=True)
+        t0 = time.time()
+        _run_cli_stage(profile_arg, overrides, *cli)
+        _record(profile, name, time.time() - t0)
+        rss_path = profile.results_dir / "peak_rss_gib.json"
+        r = json.loads(rss_path.read_text()) if rss_path.exists() else {}
+        r[name] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3)  # max over stages so far
+        write_json(rss_path, r)
     if notebooks:
         for nb in NOTEBOOKS:
             run_stage(profile, f"notebook_{nb[:2]}", execute_notebook, REPO_ROOT / "notebooks" / nb, profile.name)
     _record(profile, "study_total", time.time() - t_start)
     print(f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}")
-    return metrics

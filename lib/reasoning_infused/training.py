@@ -168,6 +168,7 @@ def train_sft(
     extra_metadata: dict[str, Any] | None = None,
     force: bool = False,
     model_cfg: ModelConfig | None = None,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the profile's base model on prompt-completion examples; returns the artifact's metadata.
 
@@ -205,7 +206,7 @@ def train_sft(
         flush=True,
     )
     trainer = _fast_trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=tok,
-                         callbacks=[_StepLog(out_dir / "train_log.jsonl")])
+                         callbacks=[_StepLog(out_dir / "train_log.jsonl"), *(callbacks or [])])
     resume = _latest_checkpoint(ckpt_dir)
     if resume:
         print(f"[{name}] resuming from {resume}", flush=True)
@@ -275,11 +276,8 @@ def completion_loss(model: torch.nn.Module, tok: PreTrainedTokenizerBase, exampl
             att[j, :n] = 1
             m = torch.tensor(r["completion_mask"], dtype=torch.bool)
             lab[j, :n] = torch.where(m, torch.tensor(r["input_ids"]), torch.tensor(-100))
-        logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits.float()
-        lp = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.size(-1)), lab[:, 1:].reshape(-1).to(dev), reduction="sum",
-            ignore_index=-100,
-        )
-        total += lp.item()
-        count += int((lab[:, 1:] != -100).sum())
+        n_items = int((lab[:, 1:] != -100).sum())
+        batch = {"input_ids": ids.to(dev), "attention_mask": att.to(dev), "labels": lab.to(dev)}
+        total += completion_only_loss(model, batch, num_items_in_batch=n_items).item() * n_items
+        count += n_items
     return total / max(1, count)

@@ -1,0 +1,229 @@
+"""Error and explanation analysis, and the faithfulness probe; `run_analysis` writes analysis.json and figures."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import figures
+from .augment import emotions_named, load_reasonings
+from .config import Profile
+from .data import LABELS, load_emotion
+from .evaluate import load_metrics, load_predictions
+from .provenance import code_version, write_json
+from .report import DISPLAY_NAMES, results_frame
+
+MAIN = ["qa", "qra", "qar"]
+
+
+def disagreements(a_rows: list[dict], b_rows: list[dict], a: str = "qa", b: str = "qra") -> pd.DataFrame:
+    """Test rows where two classifiers disagree, with which one was right."""
+    out = []
+    for i, (x, y) in enumerate(zip(a_rows, b_rows, strict=True)):
+        if x["predicted"] != y["predicted"]:
+            direction = (f"only {a} right" if x["predicted"] == x["gold"] else
+                         f"only {b} right" if y["predicted"] == y["gold"] else "both wrong")
+            out.append({"row": i, "text": x["text"], "gold": x["gold"], a: x["predicted"], b: y["predicted"],
+                        "direction": direction, f"{b}_generated": y.get("generated", "")})
+    return pd.DataFrame(out)
+
+
+def per_class_gain(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd.DataFrame:
+    ca, cb = metrics["classifiers"][a]["per_class"], metrics["classifiers"][b]["per_class"]
+    return pd.DataFrame([{"label": lab, f"{a}_f1": ca[lab]["f1"], f"{b}_f1": cb[lab]["f1"],
+                          "f1_gain": cb[lab]["f1"] - ca[lab]["f1"], f"{a}_recall": ca[lab]["recall"],
+                          f"{b}_recall": cb[lab]["recall"], "support": ca[lab]["support"]} for lab in LABELS])
+
+
+def confusion_shift(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd.DataFrame:
+    """Change in row-normalised confusion (b minus a): which confusions (love<->joy, ...) grow or shrink."""
+    def norm(k):
+        cm = np.array(metrics["classifiers"][k]["confusion"], dtype=float)[:, : len(LABELS)]
+        return cm / cm.sum(1, keepdims=True).clip(min=1)
+
+    return pd.DataFrame(norm(b) - norm(a), index=[f"gold {x}" for x in LABELS], columns=[f"pred {x}" for x in LABELS])
+
+
+def accuracy_by_length(preds: dict[str, list[dict]], bins: tuple[int, ...] = (0, 10, 15, 20, 30, 200)) -> pd.DataFrame:
+    rows = []
+    for name, rs in preds.items():
+        words = np.array([len(r["text"].split()) for r in rs])
+        correct = np.array([r["predicted"] == r["gold"] for r in rs])
+        cats = pd.cut(words, bins=list(bins), right=False)
+        for cat in cats.categories:
+            m = cats == cat
+            if m.sum():
+                rows.append({"classifier": DISPLAY_NAMES.get(name, name), "length_bin": str(cat),
+                             "accuracy": float(correct[m].mean()), "n": int(m.sum())})
+    return pd.DataFrame(rows)
+
+
+def conflicting_duplicates(profile: Profile, preds: dict[str, list[dict]]) -> dict[str, Any]:
+    """Test texts that also occur in train: accuracy overall and where the training label differs from gold."""
+    d = profile.data
+    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train_labels: dict[str, set[str]] = defaultdict(set)
+    for t, y in zip(train["text"], train["label"], strict=True):
+        train_labels[t].add(LABELS[y])
+    conflicting_in_train = sum(1 for v in train_labels.values() if len(v) > 1)
+    any_rows = next(iter(preds.values()))
+    overlap = [i for i, r in enumerate(any_rows) if r["text"] in train_labels]
+    conflict = [i for i in overlap if train_labels[any_rows[i]["text"]] != {any_rows[i]["gold"]}]
+    out: dict[str, Any] = {"train_texts_with_conflicting_labels": conflicting_in_train,
+                           "test_rows_in_train": len(overlap), "test_rows_whose_train_label_differs": len(conflict),
+                           "classifiers": {}}
+    for name, rs in preds.items():
+        out["classifiers"][name] = {
+            "accuracy_on_overlap": float(np.mean([rs[i]["predicted"] == rs[i]["gold"] for i in overlap])) if overlap else None,
+            "predicts_train_label_where_it_differs": float(np.mean([rs[i]["predicted"] in train_labels[rs[i]["text"]]
+                                                                    for i in conflict])) if conflict else None,
+        }
+    return out
+
+
+def reasoning_support(qra_rows: list[dict]) -> pd.DataFrame:
+    """Does the Q->RA reasoning name the predicted label, only other emotions, or none? Accuracy per category."""
+    rows = []
+    for r in qra_rows:
+        named = emotions_named(r.get("reasoning", ""))
+        pred = r["predicted"]
+        if pred is None:
+            cat = "unparsed output"
+        elif pred in named and len(named) == 1:
+            cat = "names the predicted label only"
+        elif pred in named:
+            cat = "names the predicted label and others"
+        elif named:
+            cat = "names only other emotions (contradicts)"
+        else:
+            cat = "names no emotion"
+        rows.append({"category": cat, "correct": pred == r["gold"], "reasoning_tokens": r.get("n_tokens", 0)})
+    df = pd.DataFrame(rows)
+    return df.groupby("category").agg(n=("correct", "size"), accuracy=("correct", "mean")).reset_index()
+
+
+def reasoning_length_vs_correctness(qra_rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame({"tokens": [r.get("n_tokens", 0) for r in qra_rows],
+                       "correct": [r["predicted"] == r["gold"] for r in qra_rows]})
+    df["bin"] = pd.qcut(df.tokens, q=4, duplicates="drop").astype(str)
+    return df.groupby("bin").agg(n=("correct", "size"), accuracy=("correct", "mean"), tokens=("tokens", "mean")).reset_index()
+
+
+def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, list[dict]]:
+    """Force a reasoning into the Q->RA model and see whether the final label follows it or the text.
+
+    Conditions, on n test examples: (1) its own generated reasoning (control); (2) another training example's
+    reasoning that was written for a different label; (3) a reasoning the generator writes for this same text
+    but a different (wrong) label. The final label is scored after `Answer:` (no parse failures).
+    """
+    from .classifiers import classifier_prompt, load_classifier
+    from .generator import load_generator
+    from .inference import TransformersBackend, generate_all, score_labels
+    from .prompts import answer_prefix, clean_reasoning, emotion_question, generator_messages
+    from .training import render_prompt
+
+    rng = np.random.default_rng(seed)
+    test_rows = load_predictions(profile, "qra", "test")
+    idx = sorted(rng.choice(len(test_rows), size=min(n, len(test_rows)), replace=False).tolist())
+    rows = [test_rows[i] for i in idx]
+    train = load_reasonings(profile)
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for r in train:
+        if r["reasoning"].strip():
+            by_label[r["label"]].append(r)
+    own_pred = [r["predicted_constrained"] for r in rows]
+    # a different label for each row (different from the model's own prediction), drawn at random
+    other = [str(rng.choice([lab for lab in LABELS if lab != p and by_label[lab]])) for p in own_pred]
+    donors = [by_label[lab][int(rng.integers(len(by_label[lab])))] for lab in other]
+    gen_model, gen_tok = load_generator(profile)
+    gen_prompts = [render_prompt(gen_tok, generator_messages(emotion_question(r["text"]), o)) for r, o in zip(rows, other, strict=True)]
+    written = generate_all(TransformersBackend(gen_model, gen_tok), gen_prompts, profile.augment.max_new_tokens,
+                           profile.augment.batch_size, desc="probe: reasonings for a wrong label")
+    del gen_model
+    model, tok = load_classifier(profile, "qra")
+    conds = {
+        "own reasoning (control)": [r.get("reasoning", "") for r in rows],
+        "another example's reasoning": [d["reasoning"] for d in donors],
+        "reasoning written for a wrong label": [w.text for w in written],
+    }
+    summary, detail = [], []
+    for cname, reasons in conds.items():
+        prompts = [classifier_prompt(tok, r["text"]) + f"Reasoning: {clean_reasoning(x)}\n" + answer_prefix()
+                   for r, x in zip(rows, reasons, strict=True)]
+        scores = score_labels(model, tok, prompts, profile.classifier.predict_batch_size, desc=f"probe: {cname}")
+        preds = [LABELS[int(np.argmax(s))] for s in scores]
+        target = own_pred if cname.startswith("own") else other
+        fr = float(np.mean([p == t for p, t in zip(preds, target, strict=True)]))
+        ft = float(np.mean([p == o for p, o in zip(preds, own_pred, strict=True)]))
+        summary.append({"condition": cname, "n": len(rows), "follows_reasoning": fr, "follows_text": ft,
+                        "accuracy": float(np.mean([p == r["gold"] for p, r in zip(preds, rows, strict=True)]))})
+        for r, x, p, t in zip(rows, reasons, preds, target, strict=True):
+            detail.append({"condition": cname, "text": r["text"], "gold": r["gold"], "own_prediction": r["predicted_constrained"],
+                           "reasoning_label": t, "forced_reasoning": x, "final_label": p})
+    return pd.DataFrame(summary), detail
+
+
+def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]:
+    """All analyses from saved predictions (plus the probe, which runs the models); writes JSON and figures."""
+    metrics = load_metrics(profile)
+    fig_dir = profile.figures_dir
+    keys = [k for k in MAIN if k in metrics["classifiers"]]
+    preds = {k: load_predictions(profile, k, "test") for k in keys}
+    if "zero_shot" in metrics["classifiers"]:
+        preds_all = {**preds, "zero_shot": load_predictions(profile, "zero_shot", "test")}
+    else:
+        preds_all = preds
+    out: dict[str, Any] = {"code_version": code_version()}
+    if "qa" in preds and "qra" in preds:
+        dis = disagreements(preds["qa"], preds["qra"])
+        out["qa_vs_qra_disagreements"] = dis.direction.value_counts().to_dict() if len(dis) else {}
+        out["per_class_gain_qra_over_qa"] = per_class_gain(metrics).to_dict(orient="records")
+        out["confusion_shift_qra_minus_qa"] = confusion_shift(metrics).round(4).to_dict()
+    out["accuracy_by_length"] = accuracy_by_length(preds_all).to_dict(orient="records")
+    out["duplicates"] = conflicting_duplicates(profile, preds_all)
+    if "qra" in preds:
+        out["reasoning_support"] = reasoning_support(preds["qra"]).to_dict(orient="records")
+        out["reasoning_length_vs_correctness"] = reasoning_length_vs_correctness(preds["qra"]).to_dict(orient="records")
+        n = probe_n if probe_n is not None else min(200, len(preds["qra"]))
+        probe, detail = faithfulness_probe(profile, n=n, seed=profile.seed)
+        out["faithfulness_probe"] = probe.to_dict(orient="records")
+        with (profile.results_dir / "faithfulness_probe.jsonl").open("w") as f:
+            for r in detail:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        figures.faithfulness(probe, fig_dir / "faithfulness_probe.png")
+    write_json(profile.results_dir / "analysis.json", out)
+    draw_result_figures(profile, metrics)
+    return out
+
+
+def draw_result_figures(profile: Profile, metrics: dict[str, Any] | None = None) -> list:
+    """Every results figure, from metrics.json and the saved predictions alone (no model is run)."""
+    import matplotlib.pyplot as plt
+
+    metrics = metrics or load_metrics(profile)
+    fig_dir = profile.figures_dir
+    keys = [k for k in ["qa", "qra", "qra_constrained", "qar"] if k in metrics["classifiers"]]
+    main = [k for k in MAIN if k in metrics["classifiers"]]
+    preds = {k: load_predictions(profile, k, "test") for k in main}
+    if "qra" in preds:
+        preds["qra_constrained"] = [{**r, "predicted": r["predicted_constrained"]} for r in preds["qra"]]
+    paths = [
+        figures.confusion_matrices(metrics, keys, fig_dir / "confusion_matrices.png")[0],
+        figures.per_class_f1(metrics, keys, fig_dir / "per_class_f1.png", predictions=preds)[0],
+        figures.accuracy_bars(results_frame(metrics), fig_dir / "test_accuracy.png", "dair-ai/emotion test accuracy",
+                              metrics["reference"]["fine_tuned_encoders_accuracy"])[0],
+        figures.ood_comparison(metrics, keys + ["zero_shot", "tfidf_full_train"], fig_dir / "ood_comparison.png")[0],
+        figures.accuracy_by_length(accuracy_by_length({k: preds[k] for k in main}), fig_dir / "accuracy_by_length.png")[0],
+    ]
+    if "qra" in preds:
+        gen = {"Q→RA test outputs": [r.get("n_tokens", 0) for r in preds["qra"]]}
+        train = load_reasonings(profile)
+        if train:
+            gen["training reasonings (generator)"] = [r["n_tokens"] for r in train]
+        paths.append(figures.length_histograms(gen, fig_dir / "reasoning_lengths.png", "Reasoning lengths")[0])
+    plt.close("all")
+    return paths

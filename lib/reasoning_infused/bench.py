@@ -1,0 +1,221 @@
+"""Performance benchmark: each baseline and the project's path measured in the same process on the same inputs.
+
+`python -m reasoning_infused bench --profile default` writes results/<profile>/bench.json. Not a test: it takes
+several minutes. Figures:
+- matmul rate (fp32 and bf16), the compute limit every other figure is divided by;
+- training tokens/s: TRL SFTTrainer with its defaults, with bf16 off, and the project's path (same examples);
+- generation tokens/s: a batch-1 `generate` loop vs the project's batched backend (same examples);
+- Q->A prediction by label scoring (examples/s) next to free generation;
+- study minutes and peak memory, read from the study's own records.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from .config import Profile
+from .provenance import code_version, write_json
+
+
+def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 1024, reps: int = 10) -> float:
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+class _StepTimer(TrainerCallback):
+    """Times optimizer steps after the first (which pays one-off setup costs)."""
+
+    def __init__(self):
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+
+    def on_step_begin(self, args, state, control, **kw):
+        self.starts.append(time.perf_counter())
+
+    def on_step_end(self, args, state, control, **kw):
+        self.ends.append(time.perf_counter())
+
+
+def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: int) -> dict[str, Any]:
+    """Tokens/s of `steps` timed optimizer steps (after one warm-up step) on the same examples."""
+    from trl import SFTConfig, SFTTrainer
+
+    from .modeling import load_model_and_tokenizer
+    from .training import _apply_lora, _fast_trainer_class, build_sft_config, tokenize_examples
+
+    model, tok = load_model_and_tokenizer(profile.model, profile.seed)
+    tc = profile.classifier.train
+    ds, _ = tokenize_examples(tok, examples, tc.max_length)
+    n_rows = (steps + 1) * batch_size
+    ds = ds.select(range(min(n_rows, len(ds))))
+    model = _apply_lora(model, tc)
+    timer = _StepTimer()
+    out = profile.run_dir / "bench" / mode
+    if mode == "project":
+        args = build_sft_config(tc, out, profile.seed, len(ds))
+        args.per_device_train_batch_size = batch_size
+        args.max_steps = steps + 1
+        args.save_strategy = "no"
+        trainer = _fast_trainer_class()(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer])
+    else:  # TRL defaults: bf16 on (the CPU has no bf16 units), gradient checkpointing on, random batches
+        kw = {"bf16": False} if mode == "trl_fp32" else {}
+        args = SFTConfig(output_dir=str(out), use_cpu=not torch.cuda.is_available(), max_steps=steps + 1,
+                         per_device_train_batch_size=batch_size, save_strategy="no", report_to=[],
+                         completion_only_loss=True, seed=profile.seed, **kw)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer])
+    lengths = []
+
+    orig = trainer.compute_loss
+
+    def counting_loss(model, inputs, *a, **k):
+        lengths.append(int(inputs["attention_mask"].sum()))
+        return orig(model, inputs, *a, **k)
+
+    trainer.compute_loss = counting_loss
+    trainer.train()
+    timed = sum(e - s for s, e in zip(timer.starts[1:], timer.ends[1:], strict=False))
+    tokens = sum(lengths[1:])
+    return {"mode": mode, "bf16": bool(args.bf16), "gradient_checkpointing": bool(args.gradient_checkpointing),
+            "timed_steps": len(timer.ends) - 1, "batch_size": batch_size, "tokens": tokens, "seconds": timed,
+            "tokens_per_s": tokens / timed}
+
+
+def _bench_examples(profile: Profile, n: int):
+    """Q->RA training examples (the longest target): from the augmented set when present."""
+    from .classifiers import classifier_examples
+    from .data import LABELS, load_emotion
+    from .modeling import load_tokenizer
+
+    tok = load_tokenizer(profile.model)
+    try:
+        from .augment import load_augmented
+
+        rows = load_augmented(profile).select(range(n))
+    except FileNotFoundError:
+        train = load_emotion("train", profile.data.emotion_dir).select(range(n))
+        rows = [{"text": r["text"], "label": LABELS[r["label"]],
+                 "reasoning": "The writer describes how they feel about what happened and why it matters to them."}
+                for r in train]
+    return classifier_examples(tok, rows, "qra")
+
+
+def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
+    from .augment import generation_prompts
+    from .data import load_emotion
+    from .generator import generator_dir, load_generator
+    from .inference import TransformersBackend, generate_all
+    from .modeling import load_model_and_tokenizer
+
+    if (generator_dir(profile) / "metadata.json").exists():
+        model, tok = load_generator(profile)
+        which = "fine-tuned generator"
+    else:
+        model, tok = load_model_and_tokenizer(profile.model, profile.seed)
+        which = "base model"
+    rows = load_emotion("train", profile.data.emotion_dir).shuffle(seed=profile.seed).select(range(n))
+    prompts = generation_prompts(tok, rows)
+    a = profile.augment
+    b = TransformersBackend(model, tok)
+    out = {"model": which, "examples": n, "max_new_tokens": a.max_new_tokens}
+    for name, bs in (("batch1", 1), ("project", a.batch_size)):
+        t0 = time.perf_counter()
+        gens = generate_all(b, prompts, a.max_new_tokens, bs, desc=f"bench generate ({name})")
+        dt = time.perf_counter() - t0
+        toks = sum(g.n_tokens for g in gens)
+        out[name] = {"batch_size": bs, "generated_tokens": toks, "seconds": dt, "tokens_per_s": toks / dt,
+                     "examples_per_s": n / dt}
+    return out
+
+
+def _prediction_rates(profile: Profile, n: int) -> dict[str, Any]:
+    from .classifiers import load_classifier, predict
+    from .data import load_emotion
+
+    test = load_emotion("test", profile.data.emotion_dir).select(range(n))
+    res = {}
+    for variant in ("qa", "qra"):
+        try:
+            model, tok = load_classifier(profile, variant)
+        except FileNotFoundError:
+            model, tok = load_classifier(profile, "zero_shot")
+        t0 = time.perf_counter()
+        predict(model, tok, variant, test["text"], test["label"], profile, desc=f"bench {variant}")
+        dt = time.perf_counter() - t0
+        res[variant] = {"examples": n, "seconds": dt, "examples_per_s": n / dt,
+                        "method": "label scoring" if variant == "qa" else "free generation + constrained scoring"}
+    return res
+
+
+def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
+    from .modeling import count_parameters, load_model_and_tokenizer
+    from .study import peak_rss_gib
+
+    torch.manual_seed(profile.seed)
+    t_start = time.time()
+    fp32 = max(matmul_gflops(torch.float32) for _ in range(3))
+    bf16 = matmul_gflops(torch.bfloat16, n=256, reps=2)
+    model, _ = load_model_and_tokenizer(profile.model, profile.seed)
+    n_params = count_parameters(model)[0]
+    del model
+    print(f"matmul: fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.2f} GFLOP/s; model {n_params / 1e6:.0f}M parameters")
+    steps = 1 if quick else 3
+    examples = _bench_examples(profile, 16 * (steps + 1))
+    train = {
+        # TRL's defaults are so slow on this CPU that they get few, small steps
+        "trl_default": _train_rate(profile, examples, "trl_default", steps=1, batch_size=2 if not quick else 1),
+        "trl_fp32": _train_rate(profile, examples, "trl_fp32", steps=steps, batch_size=8),
+        "project": _train_rate(profile, examples, "project", steps=steps, batch_size=profile.classifier.train.batch_size),
+    }
+    for k, v in train.items():
+        print(f"train {k}: {v['tokens_per_s']:.1f} tokens/s")
+    limit_train = fp32 * 1e9 / (4 * n_params)  # LoRA: forward 2N + backward through activations 2N per token
+    gen = _generation_rates(profile, 16 if quick else 64)
+    limit_decode = fp32 * 1e9 / (2 * n_params)
+    pred = _prediction_rates(profile, 32 if quick else 256)
+    stage_path = profile.results_dir / "stage_seconds.json"
+    stages = json.loads(stage_path.read_text()) if stage_path.exists() else {}
+    rss_path = profile.results_dir / "peak_rss_gib.json"
+    study_rss = max(json.loads(rss_path.read_text()).values()) if rss_path.exists() else None
+    study_seconds = stages.get("study_total") or sum(v for k, v in stages.items() if not k.endswith("total"))
+    bench = {
+        "matmul_gflops": fp32,
+        "matmul_gflops_bf16": bf16,
+        "parameters": n_params,
+        "train_tokens_per_s": train["project"]["tokens_per_s"],
+        "train_speedup_vs_trl_default": train["project"]["tokens_per_s"] / train["trl_default"]["tokens_per_s"],
+        "train_speedup_vs_trl_fp32": train["project"]["tokens_per_s"] / train["trl_fp32"]["tokens_per_s"],
+        "train_compute_limit_tokens_per_s": limit_train,
+        "train_fraction_of_compute_limit": train["project"]["tokens_per_s"] / limit_train,
+        "augment_tokens_per_s": gen["project"]["tokens_per_s"],
+        "augment_batch1_tokens_per_s": gen["batch1"]["tokens_per_s"],
+        "augment_speedup_vs_batch1": gen["project"]["tokens_per_s"] / gen["batch1"]["tokens_per_s"],
+        "decode_compute_limit_tokens_per_s": limit_decode,
+        "decode_fraction_of_compute_limit": gen["project"]["tokens_per_s"] / limit_decode,
+        "qa_predict_examples_per_s": pred["qa"]["examples_per_s"],
+        "qra_generate_examples_per_s": pred["qra"]["examples_per_s"],
+        "study_minutes": study_seconds / 60 if study_seconds else None,
+        "study_stage_seconds": stages,
+        "peak_rss_gib": study_rss,
+        "bench_peak_rss_gib": peak_rss_gib(),
+        "details": {"train": train, "generation": gen, "prediction": pred},
+        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
+                    "torch": torch.__version__, "cuda": torch.cuda.is_available()},
+        "quick": quick,
+        "code_version": code_version(),
+        "profile": profile.name,
+        "bench_seconds": time.time() - t_start,
+    }
+    write_json(profile.results_dir / "bench.json", bench)
+    print(json.dumps({k: v for k, v in bench.items() if not isinstance(v, dict)}, indent=2))
+    return bench

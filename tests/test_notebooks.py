@@ -1,0 +1,30 @@
+"""Every notebook runs top to bottom on the smoke profile (after the smoke pipeline) and writes its figures."""
+
+import os
+from pathlib import Path
+
+import pytest
+from reasoning_infused.study import NOTEBOOKS, execute_notebook
+
+pytestmark = pytest.mark.slow
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_notebook_list_matches_the_folder():
+    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_on_smoke(smoke_study, name, tmp_path):
+    out = execute_notebook(NB_DIR / name, "smoke", timeout=600, output=tmp_path / name)
+    assert out.exists()
+    figs = Path(os.environ["RI_FIGURES_DIR"]) / "smoke"
+    expected = {
+        "01_data_exploration.ipynb": ["class_balance.png", "text_lengths.png", "reasoning_source_lengths.png"],
+        "02_generator_finetuning.ipynb": ["generator_loss.png"],
+        "03_augmentation.ipynb": ["augmentation_lengths.png"],
+        "04_classifiers.ipynb": ["confusion_matrices.png", "ood_comparison.png"],
+        "05_analysis.ipynb": ["per_class_f1.png", "accuracy_by_length.png", "faithfulness_probe.png", "test_accuracy.png"],
+    }[name]
+    for f in expected:
+        assert (figs / f).exists(), f

@@ -1,0 +1,107 @@
+"""The real pipeline, tiny: smoke profile (random 2-layer Llama with the real SmolLM2 tokenizer, a few dozen rows)."""
+
+import json
+
+import pytest
+from reasoning_infused.augment import (
+    AugmentationMismatch,
+    generate_reasonings,
+    load_reasonings,
+    quality_report,
+)
+from reasoning_infused.config import load_profile
+from reasoning_infused.provenance import read_jsonl
+from transformers import TrainerCallback
+
+pytestmark = pytest.mark.slow
+
+
+def test_generator_artifact_and_metadata(smoke_study):
+    p = smoke_study["profile"]
+    meta = smoke_study["generator"]
+    d = p.run_dir / "generator"
+    for f in ("adapter_config.json", "metadata.json", "profile.yaml", "train_log.jsonl", "heldout_eval.json"):
+        assert (d / f).exists(), f
+    for k in ("base_model", "rows", "supervised_tokens_per_epoch", "wall_seconds", "tokens_per_second", "code_version",
+              "heldout_loss_before", "heldout_loss_after", "data_mix"):
+        assert k in meta, k
+    assert meta["rows"] == sum(p.generator.sources.values())
+    assert meta["dtype"] == "torch.float32"
+    assert not (d / "checkpoints").exists()  # cleaned after a complete run
+
+
+def test_interrupted_augmentation_resumes_without_duplicates(smoke_study):
+    p = smoke_study["profile"]
+    assert smoke_study["partial_rows"] == 10
+    rows = load_reasonings(p)
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) == p.data.train_size
+    assert {"id", "text", "label", "reasoning", "n_tokens", "finish_reason", "flags", "flagged", "key"} <= set(rows[0])
+    rep = quality_report(rows)
+    assert rep["rows"] == p.data.train_size and 0 <= rep["cut_at_limit_share"] <= 1
+
+
+def test_augmentation_refuses_rows_from_another_generator_setting(smoke_study):
+    p = smoke_study["profile"]
+    path = p.run_dir / "augment" / "reasonings.jsonl"
+    before = path.read_bytes()
+    other = load_profile("smoke", ["augment.max_new_tokens=7"])
+    with pytest.raises(AugmentationMismatch, match="reasonings.jsonl:1"):
+        generate_reasonings(other)
+    assert path.read_bytes() == before  # nothing lost or changed
+
+
+def test_metrics_json_has_the_agreed_keys(smoke_study):
+    p = smoke_study["profile"]
+    m = json.loads((p.results_dir / "metrics.json").read_text())
+    for k in ("classifiers", "mcnemar", "ood", "profile", "code_version", "stage_seconds", "prompt_version"):
+        assert k in m, k
+    for clf in ("qa", "qra", "qar", "qra_constrained", "zero_shot", "majority", "tfidf_same_examples", "tfidf_full_train"):
+        c = m["classifiers"][clf]
+        assert c["n_test"] == p.data.test_size
+        assert len(c["accuracy_ci"]) == 2 and c["accuracy_ci"][0] <= c["accuracy"] <= c["accuracy_ci"][1]
+        for k in ("macro_f1", "per_class", "confusion"):
+            assert k in c
+    assert "qa__vs__qra" in m["mcnemar"] and 0 <= m["mcnemar"]["qa__vs__qra"]["p_value"] <= 1
+    assert set(m["ood"]) == {"goemotions", "isear"}
+    assert m["ood"]["isear"]["qa"]["label_space"] == ["sadness", "joy", "anger", "fear"]
+    assert m["qra_selected_decoding"] in ("qra", "qra_constrained")
+
+
+def test_predictions_saved_with_scores_and_parse_flags(smoke_study):
+    p = smoke_study["profile"]
+    rows = read_jsonl(p.results_dir / "predictions" / "qra__test.jsonl")
+    assert len(rows) == p.data.test_size
+    r = rows[0]
+    assert {"text", "gold", "predicted", "generated", "scores", "parse_failed", "predicted_constrained"} <= set(r)
+    assert all((x["predicted"] is None) == x["parse_failed"] for x in rows)
+    qa = read_jsonl(p.results_dir / "predictions" / "qa__test.jsonl")
+    assert all(x["predicted"] in x["scores"] and not x["parse_failed"] for x in qa)
+
+
+def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
+    from reasoning_infused.classifiers import classifier_examples, training_rows
+    from reasoning_infused.modeling import load_tokenizer
+    from reasoning_infused.training import train_sft
+
+    p = smoke_study["profile"]
+    tc = p.classifier.train
+    tc.save_steps = 1
+    tok = load_tokenizer(p.model)
+    examples = classifier_examples(tok, training_rows(p), "qa")
+
+    class Crash(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            if state.global_step == 2:
+                raise KeyboardInterrupt("simulated kill after step 2")
+
+    out = tmp_path / "resume"
+    with pytest.raises(KeyboardInterrupt):
+        train_sft(p, tc, examples, out, name="resume-test", callbacks=[Crash()])
+    assert not (out / "metadata.json").exists()
+    assert (out / "checkpoints" / "checkpoint-2").exists()
+    meta = train_sft(p, tc, examples, out, name="resume-test")
+    assert meta["resumed_from"].endswith("checkpoint-2")
+    assert meta["optimizer_steps"] == 5  # 36 rows / batch 8, the run finished where the first would have
+    again = train_sft(p, tc, examples, out, name="resume-test")  # complete artifact: reused, not retrained
+    assert again["finished_at"] == meta["finished_at"]
