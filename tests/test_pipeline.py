@@ -1,5 +1,6 @@
 """The real pipeline, tiny: smoke profile (random 2-layer Llama with the real SmolLM2 tokenizer, a few dozen rows)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from reasoning_infused.augment import (
 )
 from reasoning_infused.config import load_profile
 from reasoning_infused.provenance import read_jsonl
+from reasoning_infused.training import train_sft
 from transformers import TrainerCallback
 
 pytestmark = pytest.mark.slow
@@ -82,11 +84,9 @@ def test_predictions_saved_with_scores_and_parse_flags(smoke_study):
 def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
     from reasoning_infused.classifiers import classifier_examples, training_rows
     from reasoning_infused.modeling import load_tokenizer
-    from reasoning_infused.training import train_sft
 
     p = smoke_study["profile"]
-    tc = p.classifier.train
-    tc.save_steps = 1
+    tc = dataclasses.replace(p.classifier.train, save_steps=1)
     tok = load_tokenizer(p.model)
     examples = classifier_examples(tok, training_rows(p), "qa")
 
@@ -105,3 +105,22 @@ def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
     assert meta["optimizer_steps"] == 5  # 36 rows / batch 8, the run finished where the first would have
     again = train_sft(p, tc, examples, out, name="resume-test")  # complete artifact: reused, not retrained
     assert again["finished_at"] == meta["finished_at"]
+
+
+def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
+    """Same profile, same seed: identical weights and predictions on CPU (what the README promises)."""
+    import numpy as np
+    from reasoning_infused.classifiers import classifier_examples, classifier_prompt, training_rows
+    from reasoning_infused.inference import score_labels
+    from reasoning_infused.modeling import load_tokenizer, load_trained
+
+    p = smoke_study["profile"]
+    tok = load_tokenizer(p.model)
+    examples = classifier_examples(tok, training_rows(p), "qar")
+    scores = []
+    for run in ("a", "b"):
+        train_sft(p, p.classifier.train, examples, tmp_path / run, name=f"repro-{run}")
+        model, tok = load_trained(p.model, tmp_path / run, p.seed)
+        prompts = [classifier_prompt(tok, t) + "Answer:" for t in ["i feel great", "i am worried about tomorrow"]]
+        scores.append(score_labels(model, tok, prompts, batch_size=2))
+    assert np.array_equal(scores[0], scores[1])

@@ -85,6 +85,34 @@ def conflicting_duplicates(profile: Profile, preds: dict[str, list[dict]]) -> di
     return out
 
 
+def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the classifiers on the training texts that occur twice with different labels (30 in dair-ai/emotion):
+    which of the two labels does each pick, and was the text among its training examples?"""
+    from .augment import classifier_train_rows
+    from .classifiers import load_classifier, predict
+
+    d = profile.data
+    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    labels: dict[str, set[str]] = defaultdict(set)
+    for t, y in zip(train["text"], train["label"], strict=True):
+        labels[t].add(LABELS[y])
+    texts = sorted(t for t, v in labels.items() if len(v) > 1)
+    used = set(classifier_train_rows(profile)["text"])
+    rows = [{"text": t, "train_labels": sorted(labels[t]), "in_classifier_training": t in used} for t in texts]
+    summary: dict[str, Any] = {"texts": len(texts), "in_classifier_training": sum(r["in_classifier_training"] for r in rows)}
+    if not texts:
+        return summary, rows
+    for v in [x for x in MAIN if x in profile.classifier.variants]:
+        model, tok = load_classifier(profile, v)
+        preds = predict(model, tok, v, texts, [0] * len(texts), profile, desc=f"duplicates {v}")
+        key = "predicted_constrained" if v == "qra" else "predicted"
+        for r, p in zip(rows, preds, strict=True):
+            r[v] = p[key]
+        summary[v] = {"picks_one_of_the_two_labels": float(np.mean([r[v] in r["train_labels"] for r in rows]))}
+        del model
+    return summary, rows
+
+
 def reasoning_support(qra_rows: list[dict]) -> pd.DataFrame:
     """Does the Q->RA reasoning name the predicted label, only other emotions, or none? Accuracy per category."""
     rows = []
@@ -168,7 +196,11 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
 
 
 def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]:
-    """All analyses from saved predictions (plus the probe, which runs the models); writes JSON and figures."""
+    """All analyses from saved predictions (plus the probe and the duplicates check, which run the trained
+    models; nothing is trained); writes results/<profile>/analysis.json and the figures."""
+    import time
+
+    t0 = time.time()
     metrics = load_metrics(profile)
     fig_dir = profile.figures_dir
     keys = [k for k in MAIN if k in metrics["classifiers"]]
@@ -185,6 +217,9 @@ def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]
         out["confusion_shift_qra_minus_qa"] = confusion_shift(metrics).round(4).to_dict()
     out["accuracy_by_length"] = accuracy_by_length(preds_all).to_dict(orient="records")
     out["duplicates"] = conflicting_duplicates(profile, preds_all)
+    dup_summary, dup_rows = conflicting_train_duplicates(profile)
+    out["conflicting_train_duplicates"] = dup_summary
+    out["conflicting_train_duplicates_rows"] = dup_rows
     if "qra" in preds:
         out["reasoning_support"] = reasoning_support(preds["qra"]).to_dict(orient="records")
         out["reasoning_length_vs_correctness"] = reasoning_length_vs_correctness(preds["qra"]).to_dict(orient="records")
@@ -195,6 +230,7 @@ def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]
             for r in detail:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         figures.faithfulness(probe, fig_dir / "faithfulness_probe.png")
+    out["seconds"] = time.time() - t0
     write_json(profile.results_dir / "analysis.json", out)
     draw_result_figures(profile, metrics)
     return out

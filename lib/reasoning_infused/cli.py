@@ -86,6 +86,24 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import readme_results, update_readme
+
+    p = _profile(args)
+    metrics = json.loads((p.results_dir / "metrics.json").read_text())
+    extra = {}
+    for name in ("bench", "analysis"):
+        path = p.results_dir / f"{name}.json"
+        extra[name] = json.loads(path.read_text()) if path.exists() else None
+    section = readme_results(metrics, extra["bench"], extra["analysis"])
+    if args.readme:
+        update_readme(args.readme, section)
+        print(f"updated {args.readme}")
+    else:
+        print(section)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
@@ -119,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-notebooks", action="store_true")
     add("bench", cmd_bench, "performance figures -> results/<profile>/bench.json").add_argument(
         "--quick", action="store_true", help="fewer repetitions (for a smoke check)")
+    add("report", cmd_report, "results section (markdown) from metrics/bench/analysis JSON").add_argument(
+        "--readme", help="write it between the RESULTS markers of this README instead of printing")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:

@@ -87,7 +87,7 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
             return [r[key] for r in rows_or_labels]
         return list(rows_or_labels)
 
-    def all_predictions(sname: str, qra_key: str) -> dict[str, list[str | None]]:
+    def all_predictions(sname: str) -> dict[str, list[str | None]]:
         p: dict[str, list[str | None]] = {}
         for v, rows in preds[sname].items():
             p[v] = labels_of(sname, rows)
@@ -98,14 +98,14 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
 
     # Validation decides the Q->RA decoding that is reported as "qra_selected".
     val_gold = [LABELS[i] for i in sets["validation"]["label"]]
-    val_preds = all_predictions("validation", "predicted")
+    val_preds = all_predictions("validation")
     validation = {k: classification_metrics(val_gold, v, **kw) for k, v in val_preds.items()}
     selected = None
     if "qra" in val_preds:
         selected = "qra_constrained" if validation["qra_constrained"]["accuracy"] > validation["qra"]["accuracy"] else "qra"
 
     test_gold = [LABELS[i] for i in sets["test"]["label"]]
-    test_preds = all_predictions("test", "predicted")
+    test_preds = all_predictions("test")
     classifiers = {k: classification_metrics(test_gold, v, **kw) for k, v in test_preds.items()}
     pairs = {}
     for a, b in itertools.combinations(test_preds, 2):
@@ -118,7 +118,7 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
         gold = [LABELS[i] for i in sets[sname]["label"]]
         space = ood_label_space(sets[sname])
         ood[sname[4:]] = {k: classification_metrics(gold, v, label_space=space, **kw)
-                          for k, v in all_predictions(sname, "predicted").items()}
+                          for k, v in all_predictions(sname).items()}
 
     stage = artifact_seconds(profile)
     stage["evaluate_metrics_only"] = time.time() - t0
