@@ -104,6 +104,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from .evaluate import check_reproducible
+
+    out = check_reproducible(_profile(args), args.variant, args.split)
+    print(json.dumps(out, indent=2))
+    return 0 if out["identical_predictions"] == out["rows"] else 1
+
+
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
@@ -139,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer repetitions (for a smoke check)")
     add("report", cmd_report, "results section (markdown) from metrics/bench/analysis JSON").add_argument(
         "--readme", help="write it between the RESULTS markers of this README instead of printing")
+    sp = add("reproduce", cmd_reproduce, "predict again with a saved model and compare with the saved predictions")
+    sp.add_argument("--variant", default="qa", choices=["qa", "qra", "qar", "zero_shot"])
+    sp.add_argument("--split", default="test")
     args = ap.parse_args(argv)
     t0 = time.time()
     try:

@@ -185,3 +185,24 @@ def load_predictions(profile: Profile, variant: str, split: str = "test") -> lis
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run evaluate first")
     return read_jsonl(path)
+
+
+def check_reproducible(profile: Profile, variant: str, split: str = "test") -> dict[str, Any]:
+    """Predict `split` again with the saved `variant` model and compare with the saved predictions."""
+    import numpy as np
+
+    from .classifiers import predict
+
+    saved = load_predictions(profile, variant, split)
+    ds = eval_sets(profile)[split]
+    model, tok = load_classifier(profile, variant)
+    again = predict(model, tok, variant, ds["text"], ds["label"], profile, desc=f"reproduce {variant}/{split}")
+    same = [a["predicted"] == b["predicted"] for a, b in zip(saved, again, strict=True)]
+    diffs = [abs(a["scores"][k] - round(b["scores"][k], 4)) for a, b in zip(saved, again, strict=True) for k in a["scores"]]
+    out = {"variant": variant, "split": split, "rows": len(saved), "identical_predictions": int(sum(same)),
+           "max_score_difference": float(np.max(diffs)) if diffs else 0.0, "code_version": code_version(),
+           "checked_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = profile.results_dir / "reproducibility.json"
+    prev = json.loads(path.read_text()) if path.exists() else []
+    write_json(path, [*prev, out])
+    return out
