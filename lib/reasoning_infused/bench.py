@@ -164,7 +164,7 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
     torch.manual_seed(profile.seed)
     t_start = time.time()
     fp32 = max(matmul_gflops(torch.float32) for _ in range(3))
-    bf16 = matmul_gflops(torch.bfloat16, n=256, reps=2)
+    bf16 = matmul_gflops(torch.bfloat16, n=1024, reps=1)  # same size as fp32: small bf16 matmuls hide the slowness
     model, _ = load_model_and_tokenizer(profile.model, profile.seed)
     n_params = count_parameters(model)[0]
     del model

@@ -96,7 +96,11 @@ def run_study(profile: Profile, notebooks: bool = True, profile_arg: str | None 
         r[name] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3)  # max over stages so far
         write_json(rss_path, r)
     if notebooks:
+        # the default profile's executed notebooks are the committed ones; other profiles' go to the run folder
+        out_dir = REPO_ROOT / "notebooks" if profile.name == "default" else profile.run_dir / "notebooks"
+        out_dir.mkdir(parents=True, exist_ok=True)
         for nb in NOTEBOOKS:
-            run_stage(profile, f"notebook_{nb[:2]}", execute_notebook, REPO_ROOT / "notebooks" / nb, profile.name)
+            run_stage(profile, f"notebook_{nb[:2]}", execute_notebook, REPO_ROOT / "notebooks" / nb, profile_arg,
+                      output=out_dir / nb)
     _record(profile, "study_total", time.time() - t_start)
     print(f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}")
