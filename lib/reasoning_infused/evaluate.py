@@ -111,14 +111,16 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
     for a, b in itertools.combinations(test_preds, 2):
         pairs[f"{a}__vs__{b}"] = mcnemar(test_gold, test_preds[a], test_preds[b])
 
-    ood = {}
+    ood, ood_mcnemar = {}, {}
     for sname in sets:
         if not sname.startswith("ood_"):
             continue
         gold = [LABELS[i] for i in sets[sname]["label"]]
         space = ood_label_space(sets[sname])
-        ood[sname[4:]] = {k: classification_metrics(gold, v, label_space=space, **kw)
-                          for k, v in all_predictions(sname).items()}
+        ood_preds = all_predictions(sname)
+        ood[sname[4:]] = {k: classification_metrics(gold, v, label_space=space, **kw) for k, v in ood_preds.items()}
+        ood_mcnemar[sname[4:]] = {f"{a}__vs__{b}": mcnemar(gold, ood_preds[a], ood_preds[b])
+                                  for a, b in itertools.combinations(ood_preds, 2)}
 
     stage = artifact_seconds(profile)
     stage["evaluate_metrics_only"] = time.time() - t0
@@ -138,6 +140,7 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
         "validation": validation,
         "mcnemar": pairs,
         "ood": ood,
+        "ood_mcnemar": ood_mcnemar,
         "reference": {"fine_tuned_encoders_accuracy": ENCODER_REFERENCE_ACCURACY,
                       "paper_qra_minus_qa_points": 8.7},
         "training": gen_meta,

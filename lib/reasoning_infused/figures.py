@@ -66,6 +66,7 @@ def confusion_matrices(metrics: dict[str, Any], keys: list[str], path: Path):
         ax.set_title(f"{DISPLAY_NAMES.get(k, k)}\nacc {m['accuracy']:.3f}", fontsize=9)
         ax.set_xlabel("predicted")
         ax.set_ylabel("gold")
+        ax.tick_params(axis="y", rotation=0)
     return _save(fig, path), fig
 
 

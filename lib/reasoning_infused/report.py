@@ -74,7 +74,14 @@ def results_table(metrics: dict[str, Any]) -> str:
             out.append(f"| {x} vs {y} | {r['accuracy_difference']:+.3f} | {r['only_first_correct']} | "
                        f"{r['only_second_correct']} | {r['p_value']:.3g} |")
     for name in metrics.get("ood", {}):
-        out += ["", f"### Out of domain: {name}", "", _fmt_table(results_frame(metrics, ood_set=name))]
+        out += ["", f"### Out of domain: {name} (evaluation only)", "", _fmt_table(results_frame(metrics, ood_set=name))]
+        tests = metrics.get("ood_mcnemar", {}).get(name, {})
+        pairs = [p for p in ("qa__vs__qra", "qa__vs__qra_constrained", "qa__vs__qar") if p in tests]
+        if pairs:
+            out.append("")
+            out.append("McNemar: " + "; ".join(
+                f"{p.replace('__vs__', ' vs ')} {tests[p]['accuracy_difference']:+.3f} (p = {tests[p]['p_value']:.3g})"
+                for p in pairs))
     return "\n".join(out)
 
 
