@@ -93,19 +93,25 @@ def per_class_f1(metrics: dict[str, Any], keys: list[str], path: Path, n_boot: i
             f = pc[lab]["f1"]
             rows.append({"classifier": DISPLAY_NAMES.get(k, k), "label": lab, "f1": f,
                          "lo": f - (lo[i] if lo is not None else f), "hi": (hi[i] if hi is not None else f) - f})
-    df = pd.DataFrame(rows)
+    fig = _grouped_bars(pd.DataFrame(rows).rename(columns={"label": "group", "f1": "value"}), LABELS,
+                        "F1 (95% bootstrap CI)", "Per-class F1 on the test set")
+    return _save(fig, path), fig
+
+
+def _grouped_bars(df: pd.DataFrame, groups: list[str], ylabel: str, title: str):
+    """Bars per (group, classifier) with asymmetric error bars; df: group, classifier, value, lo, hi."""
     fig, ax = plt.subplots(figsize=(9, 4))
-    width = 0.8 / len(keys)
-    for j, k in enumerate(keys):
-        sub = df[df.classifier == DISPLAY_NAMES.get(k, k)]
-        x = np.arange(len(LABELS)) + j * width
-        ax.bar(x, sub.f1, width, yerr=[sub.lo, sub.hi], capsize=2, label=DISPLAY_NAMES.get(k, k))
-    ax.set_xticks(np.arange(len(LABELS)) + width * (len(keys) - 1) / 2, LABELS)
-    ax.set_ylabel("F1 (95% bootstrap CI)")
+    names = list(dict.fromkeys(df.classifier))
+    width = 0.8 / max(1, len(names))
+    for j, n in enumerate(names):
+        sub = df[df.classifier == n].set_index("group").reindex(groups)
+        ax.bar(np.arange(len(groups)) + j * width, sub.value, width, yerr=[sub.lo, sub.hi], capsize=2, label=n)
+    ax.set_xticks(np.arange(len(groups)) + width * (len(names) - 1) / 2, groups)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
-    ax.set_title("Per-class F1 on the test set")
-    return _save(fig, path), fig
+    ax.set_title(title)
+    return fig
 
 
 def accuracy_bars(table: pd.DataFrame, path: Path, title: str, reference: float | None = None):
@@ -131,20 +137,8 @@ def ood_comparison(metrics: dict[str, Any], keys: list[str], path: Path):
                 m = block[k]
                 rows.append({"set": sname, "classifier": DISPLAY_NAMES.get(k, k), "macro_f1": m["macro_f1"],
                              "lo": m["macro_f1"] - m["macro_f1_ci"][0], "hi": m["macro_f1_ci"][1] - m["macro_f1"]})
-    df = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(9, 4))
-    names = list(dict.fromkeys(df.classifier))
-    width = 0.8 / max(1, len(names))
-    set_names = list(dict.fromkeys(df.set))
-    for j, n in enumerate(names):
-        sub = df[df.classifier == n].set_index("set").reindex(set_names)
-        x = np.arange(len(set_names)) + j * width
-        ax.bar(x, sub.macro_f1, width, yerr=[sub.lo, sub.hi], capsize=2, label=n)
-    ax.set_xticks(np.arange(len(set_names)) + width * (len(names) - 1) / 2, set_names)
-    ax.set_ylabel("macro-F1 (95% CI)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
-    ax.set_title("In-domain vs out-of-domain")
+    df = pd.DataFrame(rows).rename(columns={"set": "group", "macro_f1": "value"})
+    fig = _grouped_bars(df, list(dict.fromkeys(df.group)), "macro-F1 (95% CI)", "In-domain vs out-of-domain")
     return _save(fig, path), fig
 
 
