@@ -41,9 +41,10 @@ def predictions_dir(profile: Profile) -> Path:
     return profile.results_dir / "predictions"
 
 
-def predict_all(profile: Profile, force: bool = False) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def predict_all(profile: Profile, force: bool = False,
+                sets: dict[str, Dataset] | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Predictions of every model classifier on every evaluation set: {set: {classifier: rows}}."""
-    sets = eval_sets(profile)
+    sets = sets or eval_sets(profile)
     variants = list(profile.classifier.variants) + (["zero_shot"] if profile.evaluate.zero_shot else [])
     out: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in sets}
     for v in variants:
@@ -77,22 +78,17 @@ def _baseline_predictions(profile: Profile, sets: dict[str, Dataset]) -> dict[st
 def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
     t0 = time.time()
     sets = eval_sets(profile)
-    preds = predict_all(profile, force)
+    preds = predict_all(profile, force, sets)
     base = _baseline_predictions(profile, sets)
     ev = profile.evaluate
     kw = {"n_bootstrap": ev.bootstrap_samples, "level": ev.ci_level, "seed": profile.seed}
 
-    def labels_of(sname: str, rows_or_labels, key: str = "predicted") -> list[str | None]:
-        if rows_or_labels and isinstance(rows_or_labels[0], dict):
-            return [r[key] for r in rows_or_labels]
-        return list(rows_or_labels)
-
     def all_predictions(sname: str) -> dict[str, list[str | None]]:
         p: dict[str, list[str | None]] = {}
         for v, rows in preds[sname].items():
-            p[v] = labels_of(sname, rows)
+            p[v] = [r["predicted"] for r in rows]
             if v == "qra":
-                p["qra_constrained"] = labels_of(sname, rows, "predicted_constrained")
+                p["qra_constrained"] = [r["predicted_constrained"] for r in rows]
         p.update(base[sname])
         return p
 
