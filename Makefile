@@ -28,6 +28,7 @@ test: setup lint
 
 lint: setup
 	$(PY) -m ruff check lib tests
+	$(PY) -m ruff format --check lib tests
 
 bench: setup
 	$(PY) -m reasoning_infused bench --profile $(PROFILE)

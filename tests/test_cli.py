@@ -6,8 +6,13 @@ from conftest import write
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "reasoning_infused", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "reasoning_infused", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_data_command_prints_known_counts():

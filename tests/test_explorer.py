@@ -7,17 +7,24 @@ from reasoning_infused.explorer import ANY, ReasoningExplorer, filter_rows, row_
 
 @pytest.fixture
 def table():
-    return pd.DataFrame({
-        "text": ["i feel happy today", "i am so scared", "i love him", "what a surprise <b>"],
-        "gold": ["joy", "fear", "love", "surprise"],
-        "qa_predicted": ["joy", "fear", "joy", "fear"],
-        "qa_generated": ["Answer: joy", "Answer: fear", "Answer: joy", "Answer: fear"],
-        "qra_predicted": ["joy", "sadness", "love", None],
-        "qra_generated": ["Reasoning: happy\nAnswer: joy", "Reasoning: x\nAnswer: sadness", "Reasoning: y\nAnswer: love", "junk"],
-        "qar_predicted": ["joy", "fear", "love", "surprise"],
-        "qar_generated": ["Answer: joy", "Answer: fear", "Answer: love", "Answer: surprise"],
-        "train_reasoning": ["", "", "They say love.", ""],
-    })
+    return pd.DataFrame(
+        {
+            "text": ["i feel happy today", "i am so scared", "i love him", "what a surprise <b>"],
+            "gold": ["joy", "fear", "love", "surprise"],
+            "qa_predicted": ["joy", "fear", "joy", "fear"],
+            "qa_generated": ["Answer: joy", "Answer: fear", "Answer: joy", "Answer: fear"],
+            "qra_predicted": ["joy", "sadness", "love", None],
+            "qra_generated": [
+                "Reasoning: happy\nAnswer: joy",
+                "Reasoning: x\nAnswer: sadness",
+                "Reasoning: y\nAnswer: love",
+                "junk",
+            ],
+            "qar_predicted": ["joy", "fear", "love", "surprise"],
+            "qar_generated": ["Answer: joy", "Answer: fear", "Answer: love", "Answer: surprise"],
+            "train_reasoning": ["", "", "They say love.", ""],
+        }
+    )
 
 
 def test_filters(table):

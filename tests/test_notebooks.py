@@ -20,11 +20,20 @@ def test_notebook_runs_on_smoke(smoke_study, name, tmp_path):
     assert out.exists()
     figs = Path(os.environ["RI_FIGURES_DIR"]) / "smoke"
     expected = {
-        "01_data_exploration.ipynb": ["class_balance.png", "text_lengths.png", "reasoning_source_lengths.png"],
+        "01_data_exploration.ipynb": [
+            "class_balance.png",
+            "text_lengths.png",
+            "reasoning_source_lengths.png",
+        ],
         "02_generator_finetuning.ipynb": ["generator_loss.png"],
         "03_augmentation.ipynb": ["augmentation_lengths.png"],
         "04_classifiers.ipynb": ["confusion_matrices.png", "ood_comparison.png"],
-        "05_analysis.ipynb": ["per_class_f1.png", "accuracy_by_length.png", "faithfulness_probe.png", "test_accuracy.png"],
+        "05_analysis.ipynb": [
+            "per_class_f1.png",
+            "accuracy_by_length.png",
+            "faithfulness_probe.png",
+            "test_accuracy.png",
+        ],
     }[name]
     for f in expected:
         assert (figs / f).exists(), f

@@ -24,8 +24,17 @@ def test_generator_artifact_and_metadata(smoke_study):
     d = p.run_dir / "generator"
     for f in ("adapter_config.json", "metadata.json", "profile.yaml", "train_log.jsonl", "heldout_eval.json"):
         assert (d / f).exists(), f
-    for k in ("base_model", "rows", "supervised_tokens_per_epoch", "wall_seconds", "tokens_per_second", "code_version",
-              "heldout_loss_before", "heldout_loss_after", "data_mix"):
+    for k in (
+        "base_model",
+        "rows",
+        "supervised_tokens_per_epoch",
+        "wall_seconds",
+        "tokens_per_second",
+        "code_version",
+        "heldout_loss_before",
+        "heldout_loss_after",
+        "data_mix",
+    ):
         assert k in meta, k
     assert meta["rows"] == sum(p.generator.sources.values())
     assert meta["dtype"] == "torch.float32"
@@ -38,7 +47,17 @@ def test_interrupted_augmentation_resumes_without_duplicates(smoke_study):
     rows = load_reasonings(p)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == p.data.train_size
-    assert {"id", "text", "label", "reasoning", "n_tokens", "finish_reason", "flags", "flagged", "key"} <= set(rows[0])
+    assert {
+        "id",
+        "text",
+        "label",
+        "reasoning",
+        "n_tokens",
+        "finish_reason",
+        "flags",
+        "flagged",
+        "key",
+    } <= set(rows[0])
     rep = quality_report(rows)
     assert rep["rows"] == p.data.train_size and 0 <= rep["cut_at_limit_share"] <= 1
 
@@ -58,7 +77,16 @@ def test_metrics_json_has_the_agreed_keys(smoke_study):
     m = json.loads((p.results_dir / "metrics.json").read_text())
     for k in ("classifiers", "mcnemar", "ood", "profile", "code_version", "stage_seconds", "prompt_version"):
         assert k in m, k
-    for clf in ("qa", "qra", "qar", "qra_constrained", "zero_shot", "majority", "tfidf_same_examples", "tfidf_full_train"):
+    for clf in (
+        "qa",
+        "qra",
+        "qar",
+        "qra_constrained",
+        "zero_shot",
+        "majority",
+        "tfidf_same_examples",
+        "tfidf_full_train",
+    ):
         c = m["classifiers"][clf]
         assert c["n_test"] == p.data.test_size
         assert len(c["accuracy_ci"]) == 2 and c["accuracy_ci"][0] <= c["accuracy"] <= c["accuracy_ci"][1]
@@ -75,7 +103,15 @@ def test_predictions_saved_with_scores_and_parse_flags(smoke_study):
     rows = read_jsonl(p.results_dir / "predictions" / "qra__test.jsonl")
     assert len(rows) == p.data.test_size
     r = rows[0]
-    assert {"text", "gold", "predicted", "generated", "scores", "parse_failed", "predicted_constrained"} <= set(r)
+    assert {
+        "text",
+        "gold",
+        "predicted",
+        "generated",
+        "scores",
+        "parse_failed",
+        "predicted_constrained",
+    } <= set(r)
     assert all((x["predicted"] is None) == x["parse_failed"] for x in rows)
     qa = read_jsonl(p.results_dir / "predictions" / "qa__test.jsonl")
     assert all(x["predicted"] in x["scores"] and not x["parse_failed"] for x in qa)
@@ -121,6 +157,8 @@ def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
     for run in ("a", "b"):
         train_sft(p, p.classifier.train, examples, tmp_path / run, name=f"repro-{run}")
         model, tok = load_trained(p.model, tmp_path / run, p.seed)
-        prompts = [classifier_prompt(tok, t) + "Answer:" for t in ["i feel great", "i am worried about tomorrow"]]
+        prompts = [
+            classifier_prompt(tok, t) + "Answer:" for t in ["i feel great", "i am worried about tomorrow"]
+        ]
         scores.append(score_labels(model, tok, prompts, batch_size=2))
     assert np.array_equal(scores[0], scores[1])

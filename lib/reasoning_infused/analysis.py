@@ -25,30 +25,60 @@ def disagreements(a_rows: list[dict], b_rows: list[dict], a: str = "qa", b: str 
     out = []
     for i, (x, y) in enumerate(zip(a_rows, b_rows, strict=True)):
         if x["predicted"] != y["predicted"]:
-            direction = (f"only {a} right" if x["predicted"] == x["gold"] else
-                         f"only {b} right" if y["predicted"] == y["gold"] else "both wrong")
-            out.append({"row": i, "text": x["text"], "gold": x["gold"], a: x["predicted"], b: y["predicted"],
-                        "direction": direction, f"{b}_generated": y.get("generated", "")})
+            direction = (
+                f"only {a} right"
+                if x["predicted"] == x["gold"]
+                else f"only {b} right"
+                if y["predicted"] == y["gold"]
+                else "both wrong"
+            )
+            out.append(
+                {
+                    "row": i,
+                    "text": x["text"],
+                    "gold": x["gold"],
+                    a: x["predicted"],
+                    b: y["predicted"],
+                    "direction": direction,
+                    f"{b}_generated": y.get("generated", ""),
+                }
+            )
     return pd.DataFrame(out)
 
 
 def per_class_gain(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd.DataFrame:
     ca, cb = metrics["classifiers"][a]["per_class"], metrics["classifiers"][b]["per_class"]
-    return pd.DataFrame([{"label": lab, f"{a}_f1": ca[lab]["f1"], f"{b}_f1": cb[lab]["f1"],
-                          "f1_gain": cb[lab]["f1"] - ca[lab]["f1"], f"{a}_recall": ca[lab]["recall"],
-                          f"{b}_recall": cb[lab]["recall"], "support": ca[lab]["support"]} for lab in LABELS])
+    return pd.DataFrame(
+        [
+            {
+                "label": lab,
+                f"{a}_f1": ca[lab]["f1"],
+                f"{b}_f1": cb[lab]["f1"],
+                "f1_gain": cb[lab]["f1"] - ca[lab]["f1"],
+                f"{a}_recall": ca[lab]["recall"],
+                f"{b}_recall": cb[lab]["recall"],
+                "support": ca[lab]["support"],
+            }
+            for lab in LABELS
+        ]
+    )
 
 
 def confusion_shift(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd.DataFrame:
     """Change in row-normalised confusion (b minus a): which confusions (love<->joy, ...) grow or shrink."""
+
     def norm(k):
         cm = np.array(metrics["classifiers"][k]["confusion"], dtype=float)[:, : len(LABELS)]
         return cm / cm.sum(1, keepdims=True).clip(min=1)
 
-    return pd.DataFrame(norm(b) - norm(a), index=[f"gold {x}" for x in LABELS], columns=[f"pred {x}" for x in LABELS])
+    return pd.DataFrame(
+        norm(b) - norm(a), index=[f"gold {x}" for x in LABELS], columns=[f"pred {x}" for x in LABELS]
+    )
 
 
-def accuracy_by_length(preds: dict[str, list[dict]], bins: tuple[int, ...] = (0, 10, 15, 20, 30, 200)) -> pd.DataFrame:
+def accuracy_by_length(
+    preds: dict[str, list[dict]], bins: tuple[int, ...] = (0, 10, 15, 20, 30, 200)
+) -> pd.DataFrame:
     rows = []
     for name, rs in preds.items():
         words = np.array([len(r["text"].split()) for r in rs])
@@ -57,8 +87,14 @@ def accuracy_by_length(preds: dict[str, list[dict]], bins: tuple[int, ...] = (0,
         for cat in cats.categories:
             m = cats == cat
             if m.sum():
-                rows.append({"classifier": DISPLAY_NAMES.get(name, name), "length_bin": str(cat),
-                             "accuracy": float(correct[m].mean()), "n": int(m.sum())})
+                rows.append(
+                    {
+                        "classifier": DISPLAY_NAMES.get(name, name),
+                        "length_bin": str(cat),
+                        "accuracy": float(correct[m].mean()),
+                        "n": int(m.sum()),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -73,14 +109,22 @@ def conflicting_duplicates(profile: Profile, preds: dict[str, list[dict]]) -> di
     any_rows = next(iter(preds.values()))
     overlap = [i for i, r in enumerate(any_rows) if r["text"] in train_labels]
     conflict = [i for i in overlap if train_labels[any_rows[i]["text"]] != {any_rows[i]["gold"]}]
-    out: dict[str, Any] = {"train_texts_with_conflicting_labels": conflicting_in_train,
-                           "test_rows_in_train": len(overlap), "test_rows_whose_train_label_differs": len(conflict),
-                           "classifiers": {}}
+    out: dict[str, Any] = {
+        "train_texts_with_conflicting_labels": conflicting_in_train,
+        "test_rows_in_train": len(overlap),
+        "test_rows_whose_train_label_differs": len(conflict),
+        "classifiers": {},
+    }
     for name, rs in preds.items():
         out["classifiers"][name] = {
-            "accuracy_on_overlap": float(np.mean([rs[i]["predicted"] == rs[i]["gold"] for i in overlap])) if overlap else None,
-            "predicts_train_label_where_it_differs": float(np.mean([rs[i]["predicted"] in train_labels[rs[i]["text"]]
-                                                                    for i in conflict])) if conflict else None,
+            "accuracy_on_overlap": float(np.mean([rs[i]["predicted"] == rs[i]["gold"] for i in overlap]))
+            if overlap
+            else None,
+            "predicts_train_label_where_it_differs": float(
+                np.mean([rs[i]["predicted"] in train_labels[rs[i]["text"]] for i in conflict])
+            )
+            if conflict
+            else None,
         }
     return out
 
@@ -98,8 +142,13 @@ def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list
         labels[t].add(LABELS[y])
     texts = sorted(t for t, v in labels.items() if len(v) > 1)
     used = set(classifier_train_rows(profile)["text"])
-    rows = [{"text": t, "train_labels": sorted(labels[t]), "in_classifier_training": t in used} for t in texts]
-    summary: dict[str, Any] = {"texts": len(texts), "in_classifier_training": sum(r["in_classifier_training"] for r in rows)}
+    rows = [
+        {"text": t, "train_labels": sorted(labels[t]), "in_classifier_training": t in used} for t in texts
+    ]
+    summary: dict[str, Any] = {
+        "texts": len(texts),
+        "in_classifier_training": sum(r["in_classifier_training"] for r in rows),
+    }
     if not texts:
         return summary, rows
     for v in [x for x in MAIN if x in profile.classifier.variants]:
@@ -108,7 +157,9 @@ def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list
         key = "predicted_constrained" if v == "qra" else "predicted"
         for r, p in zip(rows, preds, strict=True):
             r[v] = p[key]
-        summary[v] = {"picks_one_of_the_two_labels": float(np.mean([r[v] in r["train_labels"] for r in rows]))}
+        summary[v] = {
+            "picks_one_of_the_two_labels": float(np.mean([r[v] in r["train_labels"] for r in rows]))
+        }
         del model
     return summary, rows
 
@@ -135,10 +186,18 @@ def reasoning_support(qra_rows: list[dict]) -> pd.DataFrame:
 
 
 def reasoning_length_vs_correctness(qra_rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame({"tokens": [r.get("n_tokens", 0) for r in qra_rows],
-                       "correct": [r["predicted"] == r["gold"] for r in qra_rows]})
+    df = pd.DataFrame(
+        {
+            "tokens": [r.get("n_tokens", 0) for r in qra_rows],
+            "correct": [r["predicted"] == r["gold"] for r in qra_rows],
+        }
+    )
     df["bin"] = pd.qcut(df.tokens, q=4, duplicates="drop").astype(str)
-    return df.groupby("bin").agg(n=("correct", "size"), accuracy=("correct", "mean"), tokens=("tokens", "mean")).reset_index()
+    return (
+        df.groupby("bin")
+        .agg(n=("correct", "size"), accuracy=("correct", "mean"), tokens=("tokens", "mean"))
+        .reset_index()
+    )
 
 
 def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, list[dict]]:
@@ -168,9 +227,17 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     other = [str(rng.choice([lab for lab in LABELS if lab != p and by_label[lab]])) for p in own_pred]
     donors = [by_label[lab][int(rng.integers(len(by_label[lab])))] for lab in other]
     gen_model, gen_tok = load_generator(profile)
-    gen_prompts = [render_prompt(gen_tok, generator_messages(emotion_question(r["text"]), o)) for r, o in zip(rows, other, strict=True)]
-    written = generate_all(TransformersBackend(gen_model, gen_tok), gen_prompts, profile.augment.max_new_tokens,
-                           profile.augment.batch_size, desc="probe: reasonings for a wrong label")
+    gen_prompts = [
+        render_prompt(gen_tok, generator_messages(emotion_question(r["text"]), o))
+        for r, o in zip(rows, other, strict=True)
+    ]
+    written = generate_all(
+        TransformersBackend(gen_model, gen_tok),
+        gen_prompts,
+        profile.augment.max_new_tokens,
+        profile.augment.batch_size,
+        desc="probe: reasonings for a wrong label",
+    )
     del gen_model
     model, tok = load_classifier(profile, "qra")
     conds = {
@@ -180,18 +247,38 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     }
     summary, detail = [], []
     for cname, reasons in conds.items():
-        prompts = [classifier_prompt(tok, r["text"]) + f"Reasoning: {clean_reasoning(x)}\n" + answer_prefix()
-                   for r, x in zip(rows, reasons, strict=True)]
-        scores = score_labels(model, tok, prompts, profile.classifier.predict_batch_size, desc=f"probe: {cname}")
+        prompts = [
+            classifier_prompt(tok, r["text"]) + f"Reasoning: {clean_reasoning(x)}\n" + answer_prefix()
+            for r, x in zip(rows, reasons, strict=True)
+        ]
+        scores = score_labels(
+            model, tok, prompts, profile.classifier.predict_batch_size, desc=f"probe: {cname}"
+        )
         preds = [LABELS[int(np.argmax(s))] for s in scores]
         target = own_pred if cname.startswith("own") else other
         fr = float(np.mean([p == t for p, t in zip(preds, target, strict=True)]))
         ft = float(np.mean([p == o for p, o in zip(preds, own_pred, strict=True)]))
-        summary.append({"condition": cname, "n": len(rows), "follows_reasoning": fr, "follows_text": ft,
-                        "accuracy": float(np.mean([p == r["gold"] for p, r in zip(preds, rows, strict=True)]))})
+        summary.append(
+            {
+                "condition": cname,
+                "n": len(rows),
+                "follows_reasoning": fr,
+                "follows_text": ft,
+                "accuracy": float(np.mean([p == r["gold"] for p, r in zip(preds, rows, strict=True)])),
+            }
+        )
         for r, x, p, t in zip(rows, reasons, preds, target, strict=True):
-            detail.append({"condition": cname, "text": r["text"], "gold": r["gold"], "own_prediction": r["predicted_constrained"],
-                           "reasoning_label": t, "forced_reasoning": x, "final_label": p})
+            detail.append(
+                {
+                    "condition": cname,
+                    "text": r["text"],
+                    "gold": r["gold"],
+                    "own_prediction": r["predicted_constrained"],
+                    "reasoning_label": t,
+                    "forced_reasoning": x,
+                    "final_label": p,
+                }
+            )
     return pd.DataFrame(summary), detail
 
 
@@ -222,7 +309,9 @@ def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]
     out["conflicting_train_duplicates_rows"] = dup_rows
     if "qra" in preds:
         out["reasoning_support"] = reasoning_support(preds["qra"]).to_dict(orient="records")
-        out["reasoning_length_vs_correctness"] = reasoning_length_vs_correctness(preds["qra"]).to_dict(orient="records")
+        out["reasoning_length_vs_correctness"] = reasoning_length_vs_correctness(preds["qra"]).to_dict(
+            orient="records"
+        )
         n = probe_n if probe_n is not None else min(200, len(preds["qra"]))
         probe, detail = faithfulness_probe(profile, n=n, seed=profile.seed)
         out["faithfulness_probe"] = probe.to_dict(orient="records")
@@ -250,16 +339,26 @@ def draw_result_figures(profile: Profile, metrics: dict[str, Any] | None = None)
     paths = [
         figures.confusion_matrices(metrics, keys, fig_dir / "confusion_matrices.png")[0],
         figures.per_class_f1(metrics, keys, fig_dir / "per_class_f1.png", predictions=preds)[0],
-        figures.accuracy_bars(results_frame(metrics), fig_dir / "test_accuracy.png", "dair-ai/emotion test accuracy",
-                              metrics["reference"]["fine_tuned_encoders_accuracy"])[0],
-        figures.ood_comparison(metrics, keys + ["zero_shot", "tfidf_full_train"], fig_dir / "ood_comparison.png")[0],
-        figures.accuracy_by_length(accuracy_by_length({k: preds[k] for k in main}), fig_dir / "accuracy_by_length.png")[0],
+        figures.accuracy_bars(
+            results_frame(metrics),
+            fig_dir / "test_accuracy.png",
+            "dair-ai/emotion test accuracy",
+            metrics["reference"]["fine_tuned_encoders_accuracy"],
+        )[0],
+        figures.ood_comparison(
+            metrics, keys + ["zero_shot", "tfidf_full_train"], fig_dir / "ood_comparison.png"
+        )[0],
+        figures.accuracy_by_length(
+            accuracy_by_length({k: preds[k] for k in main}), fig_dir / "accuracy_by_length.png"
+        )[0],
     ]
     if "qra" in preds:
         gen = {"Q→RA test outputs": [r.get("n_tokens", 0) for r in preds["qra"]]}
         train = load_reasonings(profile)
         if train:
             gen["training reasonings (generator)"] = [r["n_tokens"] for r in train]
-        paths.append(figures.length_histograms(gen, fig_dir / "reasoning_lengths.png", "Reasoning lengths")[0])
+        paths.append(
+            figures.length_histograms(gen, fig_dir / "reasoning_lengths.png", "Reasoning lengths")[0]
+        )
     plt.close("all")
     return paths

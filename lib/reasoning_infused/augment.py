@@ -24,12 +24,67 @@ from .training import render_prompt
 
 # Words that name each emotion, for the quality report and the explanation analysis.
 EMOTION_WORDS: dict[str, list[str]] = {
-    "sadness": ["sad", "sadness", "unhappy", "depressed", "depression", "sorrow", "grief", "miserable", "lonely", "hopeless", "upset", "down"],
-    "joy": ["joy", "happy", "happiness", "glad", "delighted", "cheerful", "pleased", "excited", "joyful", "content"],
+    "sadness": [
+        "sad",
+        "sadness",
+        "unhappy",
+        "depressed",
+        "depression",
+        "sorrow",
+        "grief",
+        "miserable",
+        "lonely",
+        "hopeless",
+        "upset",
+        "down",
+    ],
+    "joy": [
+        "joy",
+        "happy",
+        "happiness",
+        "glad",
+        "delighted",
+        "cheerful",
+        "pleased",
+        "excited",
+        "joyful",
+        "content",
+    ],
     "love": ["love", "loving", "affection", "fond", "adore", "caring", "romantic", "tender", "passion"],
-    "anger": ["anger", "angry", "mad", "furious", "irritated", "annoyed", "rage", "frustrated", "frustration", "resentful"],
-    "fear": ["fear", "afraid", "scared", "anxious", "anxiety", "nervous", "worried", "terrified", "frightened", "panic"],
-    "surprise": ["surprise", "surprised", "amazed", "astonished", "shocked", "unexpected", "stunned", "amazing"],
+    "anger": [
+        "anger",
+        "angry",
+        "mad",
+        "furious",
+        "irritated",
+        "annoyed",
+        "rage",
+        "frustrated",
+        "frustration",
+        "resentful",
+    ],
+    "fear": [
+        "fear",
+        "afraid",
+        "scared",
+        "anxious",
+        "anxiety",
+        "nervous",
+        "worried",
+        "terrified",
+        "frightened",
+        "panic",
+    ],
+    "surprise": [
+        "surprise",
+        "surprised",
+        "amazed",
+        "astonished",
+        "shocked",
+        "unexpected",
+        "stunned",
+        "amazing",
+    ],
 }
 
 
@@ -75,10 +130,19 @@ def augmentation_key(profile: Profile) -> str:
     meta_path = generator_dir(profile) / "metadata.json"
     gen_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     a = profile.augment
-    blob = json.dumps({"generator": gen_meta.get("finished_at"), "generator_profile": profile.fingerprint("model", "generator"),
-                       "prompt": prompt_version(), "max_new_tokens": a.max_new_tokens, "do_sample": a.do_sample,
-                       "temperature": a.temperature if a.do_sample else None, "top_p": a.top_p if a.do_sample else None,
-                       "seed": profile.seed}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "generator": gen_meta.get("finished_at"),
+            "generator_profile": profile.fingerprint("model", "generator"),
+            "prompt": prompt_version(),
+            "max_new_tokens": a.max_new_tokens,
+            "do_sample": a.do_sample,
+            "temperature": a.temperature if a.do_sample else None,
+            "top_p": a.top_p if a.do_sample else None,
+            "seed": profile.seed,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -100,7 +164,9 @@ def _repair_torn_tail(path: Path) -> None:
 
 
 def generation_prompts(tok, rows: Dataset) -> list[str]:
-    return [render_prompt(tok, generator_messages(emotion_question(r["text"]), LABELS[r["label"]])) for r in rows]
+    return [
+        render_prompt(tok, generator_messages(emotion_question(r["text"]), LABELS[r["label"]])) for r in rows
+    ]
 
 
 def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path:
@@ -118,7 +184,8 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
         if r.get("key") != key:
             raise AugmentationMismatch(
                 f"{path}:{i}: row was written by another generator or prompt version (key {r.get('key')} != {key}); "
-                f"move the file away to regenerate (nothing was changed)")
+                f"move the file away to regenerate (nothing was changed)"
+            )
     done = {r["id"] for r in done_rows}
     rows = classifier_train_rows(profile)
     todo = rows.filter(lambda r: r["id"] not in done)
@@ -133,24 +200,51 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
     backend = make_backend(a.backend, model, tok, str(generator_dir(profile)))
     prompts = generation_prompts(tok, todo)
     t0, n_tokens = time.time(), 0
-    for idx, gens in backend.generate_batches(prompts, a.max_new_tokens, batch_size=a.batch_size, do_sample=a.do_sample,
-                                              temperature=a.temperature, top_p=a.top_p, seed=profile.seed,
-                                              desc="augmenting"):
+    for idx, gens in backend.generate_batches(
+        prompts,
+        a.max_new_tokens,
+        batch_size=a.batch_size,
+        do_sample=a.do_sample,
+        temperature=a.temperature,
+        top_p=a.top_p,
+        seed=profile.seed,
+        desc="augmenting",
+    ):
         batch = []
         for i, g in zip(idx, gens, strict=True):
             r = todo[i]
             gold = LABELS[r["label"]]
             flags = quality_flags(g.text, gold, g.finish_reason)
-            batch.append({"id": r["id"], "text": r["text"], "label": gold, "reasoning": g.text, "n_tokens": g.n_tokens,
-                          "finish_reason": g.finish_reason, "flags": flags, "flagged": is_flagged(flags), "key": key})
+            batch.append(
+                {
+                    "id": r["id"],
+                    "text": r["text"],
+                    "label": gold,
+                    "reasoning": g.text,
+                    "n_tokens": g.n_tokens,
+                    "finish_reason": g.finish_reason,
+                    "flags": flags,
+                    "flagged": is_flagged(flags),
+                    "key": key,
+                }
+            )
             n_tokens += g.n_tokens
         append_jsonl(path, batch)
     wall = time.time() - t0
     stats_path = out / "generation_stats.json"
     prev = json.loads(stats_path.read_text()) if stats_path.exists() else {"runs": []}
-    prev["runs"].append({"rows": len(todo), "generated_tokens": n_tokens, "wall_seconds": wall,
-                         "tokens_per_second": n_tokens / wall, "examples_per_second": len(todo) / wall,
-                         "batch_size": a.batch_size, "backend": a.backend, "code_version": code_version()})
+    prev["runs"].append(
+        {
+            "rows": len(todo),
+            "generated_tokens": n_tokens,
+            "wall_seconds": wall,
+            "tokens_per_second": n_tokens / wall,
+            "examples_per_second": len(todo) / wall,
+            "batch_size": a.batch_size,
+            "backend": a.backend,
+            "code_version": code_version(),
+        }
+    )
     write_json(stats_path, prev)
     print(f"[augment] {len(todo)} rows, {n_tokens} tokens in {wall:.0f} s: {n_tokens / wall:.0f} tokens/s")
     return path
@@ -177,10 +271,13 @@ def quality_report(rows: list[dict[str, Any]], n_examples: int = 3) -> dict[str,
     for flag in ("empty", "degenerate", "cut_at_limit", "names_gold", "names_other"):
         report[f"{flag}_share"] = sum(r["flags"][flag] for r in rows) / n
         report[f"{flag}_examples"] = [
-            {"text": r["text"], "label": r["label"], "reasoning": r["reasoning"]} for r in rows if r["flags"][flag]
+            {"text": r["text"], "label": r["label"], "reasoning": r["reasoning"]}
+            for r in rows
+            if r["flags"][flag]
         ][:n_examples]
     report["per_class_names_gold"] = {
-        lab: float(np.mean([r["flags"]["names_gold"] for r in rows if r["label"] == lab] or [np.nan])) for lab in LABELS
+        lab: float(np.mean([r["flags"]["names_gold"] for r in rows if r["label"] == lab] or [np.nan]))
+        for lab in LABELS
     }
     return report
 
@@ -192,11 +289,17 @@ def build_augmented_dataset(profile: Profile) -> Dataset:
     have = {r["id"] for r in rows}
     missing = [i for i in expected["id"] if i not in have]
     if missing:
-        raise RuntimeError(f"augmentation incomplete: {len(missing)} of {len(expected)} rows missing; rerun `augment`")
+        raise RuntimeError(
+            f"augmentation incomplete: {len(missing)} of {len(expected)} rows missing; rerun `augment`"
+        )
     by_id = {r["id"]: r for r in rows}
     ordered = [by_id[i] for i in expected["id"]]
-    ds = Dataset.from_list([{k: r[k] for k in ("id", "text", "label", "reasoning", "n_tokens", "finish_reason", "flagged")}
-                            for r in ordered])
+    ds = Dataset.from_list(
+        [
+            {k: r[k] for k in ("id", "text", "label", "reasoning", "n_tokens", "finish_reason", "flagged")}
+            for r in ordered
+        ]
+    )
     target = augment_dir(profile) / "dataset"
     tmp = target.with_name("dataset.partial")
     ds.save_to_disk(str(tmp))

@@ -67,13 +67,25 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
         args.per_device_train_batch_size = batch_size
         args.max_steps = steps + 1
         args.save_strategy = "no"
-        trainer = _fast_trainer_class()(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer])
+        trainer = _fast_trainer_class()(
+            model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer]
+        )
     else:  # TRL defaults: bf16 on (the CPU has no bf16 units), gradient checkpointing on, random batches
         kw = {"bf16": False} if mode == "trl_fp32" else {}
-        args = SFTConfig(output_dir=str(out), use_cpu=not torch.cuda.is_available(), max_steps=steps + 1,
-                         per_device_train_batch_size=batch_size, save_strategy="no", report_to=[],
-                         completion_only_loss=True, seed=profile.seed, **kw)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer])
+        args = SFTConfig(
+            output_dir=str(out),
+            use_cpu=not torch.cuda.is_available(),
+            max_steps=steps + 1,
+            per_device_train_batch_size=batch_size,
+            save_strategy="no",
+            report_to=[],
+            completion_only_loss=True,
+            seed=profile.seed,
+            **kw,
+        )
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer]
+        )
     lengths = []
 
     orig = trainer.compute_loss
@@ -86,9 +98,16 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
     trainer.train()
     timed = sum(e - s for s, e in zip(timer.starts[1:], timer.ends[1:], strict=False))
     tokens = sum(lengths[1:])
-    return {"mode": mode, "bf16": bool(args.bf16), "gradient_checkpointing": bool(args.gradient_checkpointing),
-            "timed_steps": len(timer.ends) - 1, "batch_size": batch_size, "tokens": tokens, "seconds": timed,
-            "tokens_per_s": tokens / timed}
+    return {
+        "mode": mode,
+        "bf16": bool(args.bf16),
+        "gradient_checkpointing": bool(args.gradient_checkpointing),
+        "timed_steps": len(timer.ends) - 1,
+        "batch_size": batch_size,
+        "tokens": tokens,
+        "seconds": timed,
+        "tokens_per_s": tokens / timed,
+    }
 
 
 def _bench_examples(profile: Profile, n: int):
@@ -104,9 +123,14 @@ def _bench_examples(profile: Profile, n: int):
         rows = load_augmented(profile).select(range(n))
     except FileNotFoundError:
         train = load_emotion("train", profile.data.emotion_dir).select(range(n))
-        rows = [{"text": r["text"], "label": LABELS[r["label"]],
-                 "reasoning": "The writer describes how they feel about what happened and why it matters to them."}
-                for r in train]
+        rows = [
+            {
+                "text": r["text"],
+                "label": LABELS[r["label"]],
+                "reasoning": "The writer describes how they feel about what happened and why it matters to them.",
+            }
+            for r in train
+        ]
     return classifier_examples(tok, rows, "qra")
 
 
@@ -133,8 +157,13 @@ def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
         gens = generate_all(b, prompts, a.max_new_tokens, bs, desc=f"bench generate ({name})")
         dt = time.perf_counter() - t0
         toks = sum(g.n_tokens for g in gens)
-        out[name] = {"batch_size": bs, "generated_tokens": toks, "seconds": dt, "tokens_per_s": toks / dt,
-                     "examples_per_s": n / dt}
+        out[name] = {
+            "batch_size": bs,
+            "generated_tokens": toks,
+            "seconds": dt,
+            "tokens_per_s": toks / dt,
+            "examples_per_s": n / dt,
+        }
     return out
 
 
@@ -152,8 +181,12 @@ def _prediction_rates(profile: Profile, n: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         predict(model, tok, variant, test["text"], test["label"], profile, desc=f"bench {variant}")
         dt = time.perf_counter() - t0
-        res[variant] = {"examples": n, "seconds": dt, "examples_per_s": n / dt,
-                        "method": "label scoring" if variant == "qa" else "free generation + constrained scoring"}
+        res[variant] = {
+            "examples": n,
+            "seconds": dt,
+            "examples_per_s": n / dt,
+            "method": "label scoring" if variant == "qa" else "free generation + constrained scoring",
+        }
     return res
 
 
@@ -164,7 +197,9 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
     torch.manual_seed(profile.seed)
     t_start = time.time()
     fp32 = max(matmul_gflops(torch.float32) for _ in range(3))
-    bf16 = matmul_gflops(torch.bfloat16, n=1024, reps=1)  # same size as fp32: small bf16 matmuls hide the slowness
+    bf16 = matmul_gflops(
+        torch.bfloat16, n=1024, reps=1
+    )  # same size as fp32: small bf16 matmuls hide the slowness
     model, _ = load_model_and_tokenizer(profile.model, profile.seed)
     n_params = count_parameters(model)[0]
     del model
@@ -173,9 +208,13 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
     examples = _bench_examples(profile, 16 * (steps + 1))
     train = {
         # TRL's defaults are so slow on this CPU that they get few, small steps
-        "trl_default": _train_rate(profile, examples, "trl_default", steps=1, batch_size=2 if not quick else 1),
+        "trl_default": _train_rate(
+            profile, examples, "trl_default", steps=1, batch_size=2 if not quick else 1
+        ),
         "trl_fp32": _train_rate(profile, examples, "trl_fp32", steps=steps, batch_size=8),
-        "project": _train_rate(profile, examples, "project", steps=steps, batch_size=profile.classifier.train.batch_size),
+        "project": _train_rate(
+            profile, examples, "project", steps=steps, batch_size=profile.classifier.train.batch_size
+        ),
     }
     for k, v in train.items():
         print(f"train {k}: {v['tokens_per_s']:.1f} tokens/s")
@@ -200,7 +239,8 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
         "matmul_gflops_bf16": bf16,
         "parameters": n_params,
         "train_tokens_per_s": train["project"]["tokens_per_s"],
-        "train_speedup_vs_trl_default": train["project"]["tokens_per_s"] / train["trl_default"]["tokens_per_s"],
+        "train_speedup_vs_trl_default": train["project"]["tokens_per_s"]
+        / train["trl_default"]["tokens_per_s"],
         "train_speedup_vs_trl_fp32": train["project"]["tokens_per_s"] / train["trl_fp32"]["tokens_per_s"],
         "train_compute_limit_tokens_per_s": limit_train,
         "train_fraction_of_compute_limit": train["project"]["tokens_per_s"] / limit_train,
@@ -216,11 +256,15 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
         "runner_last_invocation_seconds": runner,
         "peak_rss_gib": study_rss,
         "peak_rss_source": "max over the study runner's per-stage processes (results/<profile>/peak_rss_gib.json); "
-                           "a stage that reused its artifact measures loading, not training",
+        "a stage that reused its artifact measures loading, not training",
         "bench_peak_rss_gib": peak_rss_gib(),
         "details": {"train": train, "generation": gen, "prediction": pred},
-        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "torch": torch.__version__, "cuda": torch.cuda.is_available()},
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(),
+        },
         "quick": quick,
         "code_version": code_version(),
         "profile": profile.name,

@@ -36,8 +36,12 @@ def classifier_prompt(tok, text: str) -> str:
 
 
 def classifier_examples(tok, rows: Dataset, variant: str) -> list[SFTExample]:
-    return [SFTExample(classifier_prompt(tok, r["text"]), classifier_target(variant, r["label"], r.get("reasoning", "")))
-            for r in rows]
+    return [
+        SFTExample(
+            classifier_prompt(tok, r["text"]), classifier_target(variant, r["label"], r.get("reasoning", ""))
+        )
+        for r in rows
+    ]
 
 
 def training_rows(profile: Profile) -> Dataset:
@@ -46,10 +50,14 @@ def training_rows(profile: Profile) -> Dataset:
     augment.drop_flagged is set."""
     ds = load_augmented(profile)
     n = len(ds)
-    ds = ds.filter(lambda r: bool(r["reasoning"].strip()) and not (profile.augment.drop_flagged and r["flagged"]))
+    ds = ds.filter(
+        lambda r: bool(r["reasoning"].strip()) and not (profile.augment.drop_flagged and r["flagged"])
+    )
     if len(ds) < n:
-        print(f"[classifiers] {n - len(ds)} of {n} augmented rows dropped (empty reasoning"
-              f"{' or flagged' if profile.augment.drop_flagged else ''}); {len(ds)} rows train every variant")
+        print(
+            f"[classifiers] {n - len(ds)} of {n} augmented rows dropped (empty reasoning"
+            f"{' or flagged' if profile.augment.drop_flagged else ''}); {len(ds)} rows train every variant"
+        )
     if len(ds) == 0:
         raise RuntimeError("no augmented rows left to train on")
     return ds
@@ -60,13 +68,20 @@ def train_classifier(profile: Profile, variant: str, force: bool = False) -> dic
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     tok = load_tokenizer(profile.model)
     rows = training_rows(profile)
-    return train_sft(profile, profile.classifier.train, classifier_examples(tok, rows, variant),
-                     classifier_dir(profile, variant), name=f"classifier-{variant}", force=force,
-                     extra_metadata={"variant": variant, "train_rows": len(rows)})
+    return train_sft(
+        profile,
+        profile.classifier.train,
+        classifier_examples(tok, rows, variant),
+        classifier_dir(profile, variant),
+        name=f"classifier-{variant}",
+        force=force,
+        extra_metadata={"variant": variant, "train_rows": len(rows)},
+    )
 
 
-def predict(model, tok, variant: str, texts: list[str], golds: list[int], profile: Profile,
-            desc: str = "") -> list[dict[str, Any]]:
+def predict(
+    model, tok, variant: str, texts: list[str], golds: list[int], profile: Profile, desc: str = ""
+) -> list[dict[str, Any]]:
     """Predictions with per-label scores. Q->A, Q->AR and zero-shot: label scoring (no parse failures).
     Q->RA: greedy generation, parsed (failures reported, never mapped to a class), plus the constrained variant
     that scores the six labels after the generated reasoning."""
@@ -78,22 +93,48 @@ def predict(model, tok, variant: str, texts: list[str], golds: list[int], profil
         scores = score_labels(model, tok, [p + prefix for p in base_prompts], bs, desc=f"{desc} scoring")
         for t, g, s in zip(texts, golds, scores, strict=True):
             pred = LABELS[int(np.argmax(s))]
-            rows.append({"text": t, "gold": LABELS[g], "predicted": pred, "generated": f"{prefix} {pred}",
-                         "scores": dict(zip(LABELS, map(float, s), strict=True)), "parse_failed": False})
+            rows.append(
+                {
+                    "text": t,
+                    "gold": LABELS[g],
+                    "predicted": pred,
+                    "generated": f"{prefix} {pred}",
+                    "scores": dict(zip(LABELS, map(float, s), strict=True)),
+                    "parse_failed": False,
+                }
+            )
         return rows
     if variant != "qra":
         raise ValueError(f"unknown variant {variant!r}")
-    gens = generate_all(TransformersBackend(model, tok), base_prompts, profile.classifier.max_new_tokens, bs,
-                        desc=f"{desc} generating")
+    gens = generate_all(
+        TransformersBackend(model, tok),
+        base_prompts,
+        profile.classifier.max_new_tokens,
+        bs,
+        desc=f"{desc} generating",
+    )
     reasonings = [split_reasoning(g.text, "qra") for g in gens]
-    constrained_prompts = [p + (f"Reasoning: {r}\n" if r else "") + answer_prefix() for p, r in zip(base_prompts, reasonings, strict=True)]
+    constrained_prompts = [
+        p + (f"Reasoning: {r}\n" if r else "") + answer_prefix()
+        for p, r in zip(base_prompts, reasonings, strict=True)
+    ]
     scores = score_labels(model, tok, constrained_prompts, bs, desc=f"{desc} constrained scoring")
     for t, g, gen, r, s in zip(texts, golds, gens, reasonings, scores, strict=True):
         parsed = parse_answer(gen.text)
-        rows.append({"text": t, "gold": LABELS[g], "predicted": parsed, "generated": gen.text, "reasoning": r,
-                     "n_tokens": gen.n_tokens, "finish_reason": gen.finish_reason, "parse_failed": parsed is None,
-                     "predicted_constrained": LABELS[int(np.argmax(s))],
-                     "scores": dict(zip(LABELS, map(float, s), strict=True))})
+        rows.append(
+            {
+                "text": t,
+                "gold": LABELS[g],
+                "predicted": parsed,
+                "generated": gen.text,
+                "reasoning": r,
+                "n_tokens": gen.n_tokens,
+                "finish_reason": gen.finish_reason,
+                "parse_failed": parsed is None,
+                "predicted_constrained": LABELS[int(np.argmax(s))],
+                "scores": dict(zip(LABELS, map(float, s), strict=True)),
+            }
+        )
     return rows
 
 
@@ -103,20 +144,35 @@ def load_classifier(profile: Profile, variant: str):
         return model.eval(), tok
     d = classifier_dir(profile, variant)
     if not (d / "metadata.json").exists():
-        raise FileNotFoundError(f"classifier {variant} not trained yet ({d}); run train-classifier --variant {variant}")
+        raise FileNotFoundError(
+            f"classifier {variant} not trained yet ({d}); run train-classifier --variant {variant}"
+        )
     return load_trained(profile.model, d, profile.seed)
 
 
-def predict_to_file(profile: Profile, variant: str, split_name: str, ds: Dataset, path: Path, model=None, tok=None,
-                    force: bool = False) -> list[dict[str, Any]]:
+def predict_to_file(
+    profile: Profile,
+    variant: str,
+    split_name: str,
+    ds: Dataset,
+    path: Path,
+    model=None,
+    tok=None,
+    force: bool = False,
+) -> list[dict[str, Any]]:
     """Predict one evaluation set and save JSONL; reuses an existing file made from the same model and data."""
     from .provenance import read_jsonl
 
     meta_path = path.with_suffix(".meta.json")
     model_meta = classifier_dir(profile, variant) / "metadata.json"
     stamp = json.loads(model_meta.read_text()).get("finished_at") if model_meta.exists() else "base"
-    ident = {"variant": variant, "split": split_name, "rows": len(ds), "model": stamp,
-             "max_new_tokens": profile.classifier.max_new_tokens}
+    ident = {
+        "variant": variant,
+        "split": split_name,
+        "rows": len(ds),
+        "model": stamp,
+        "max_new_tokens": profile.classifier.max_new_tokens,
+    }
     if path.exists() and meta_path.exists() and not force:
         if {k: v for k, v in json.loads(meta_path.read_text()).items() if k in ident} == ident:
             return read_jsonl(path)
@@ -133,6 +189,13 @@ def predict_to_file(profile: Profile, variant: str, split_name: str, ds: Dataset
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     tmp.replace(path)
-    write_json(meta_path, {**ident, "wall_seconds": wall, "examples_per_second": len(ds) / wall,
-                           "code_version": code_version()})
+    write_json(
+        meta_path,
+        {
+            **ident,
+            "wall_seconds": wall,
+            "examples_per_second": len(ds) / wall,
+            "code_version": code_version(),
+        },
+    )
     return rows

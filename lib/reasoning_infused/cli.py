@@ -39,8 +39,22 @@ def cmd_train_generator(args) -> int:
     from .generator import train_generator
 
     meta = train_generator(_profile(args), force=args.force)
-    print(json.dumps({k: meta[k] for k in ("rows", "wall_seconds", "tokens_per_second", "supervised_tokens_per_second",
-                                           "heldout_loss_before", "heldout_loss_after")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: meta[k]
+                for k in (
+                    "rows",
+                    "wall_seconds",
+                    "tokens_per_second",
+                    "supervised_tokens_per_second",
+                    "heldout_loss_before",
+                    "heldout_loss_after",
+                )
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -126,28 +140,42 @@ def main(argv: list[str] | None = None) -> int:
     def add(name, fn, help_):
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("--profile", default="default", help=f"one of {available_profiles()} or a YAML path")
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a profile value, e.g. --set data.train_size=500")
+        sp.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a profile value, e.g. --set data.train_size=500",
+        )
         sp.set_defaults(fn=fn)
         return sp
 
     add("data", cmd_data, "summarise and check the data")
     add("train-generator", cmd_train_generator, "stage 1: fine-tune the reasoning generator").add_argument(
-        "--force", action="store_true", help="retrain (the old run is renamed, not deleted)")
+        "--force", action="store_true", help="retrain (the old run is renamed, not deleted)"
+    )
     add("augment", cmd_augment, "stage 2: generate one reasoning per training example (resumable)")
     sp = add("train-classifier", cmd_train_classifier, "fine-tune the Q->A / Q->RA / Q->AR classifiers")
-    sp.add_argument("--variant", action="append", choices=["qa", "qra", "qar"], help="default: the profile's variants")
+    sp.add_argument(
+        "--variant", action="append", choices=["qa", "qra", "qar"], help="default: the profile's variants"
+    )
     sp.add_argument("--force", action="store_true")
     add("evaluate", cmd_evaluate, "predict, score, test, write results/<profile>/metrics.json").add_argument(
-        "--force", action="store_true", help="predict again even where predictions exist")
+        "--force", action="store_true", help="predict again even where predictions exist"
+    )
     add("analyze", cmd_analyze, "error and explanation analysis, faithfulness probe, figures")
     add("study", cmd_study, "every stage in order, then execute the notebooks").add_argument(
-        "--no-notebooks", action="store_true")
+        "--no-notebooks", action="store_true"
+    )
     add("bench", cmd_bench, "performance figures -> results/<profile>/bench.json").add_argument(
-        "--quick", action="store_true", help="fewer repetitions (for a smoke check)")
+        "--quick", action="store_true", help="fewer repetitions (for a smoke check)"
+    )
     add("report", cmd_report, "results section (markdown) from metrics/bench/analysis JSON").add_argument(
-        "--readme", help="write it between the RESULTS markers of this README instead of printing")
-    sp = add("reproduce", cmd_reproduce, "predict again with a saved model and compare with the saved predictions")
+        "--readme", help="write it between the RESULTS markers of this README instead of printing"
+    )
+    sp = add(
+        "reproduce", cmd_reproduce, "predict again with a saved model and compare with the saved predictions"
+    )
     sp.add_argument("--variant", default="qa", choices=["qa", "qra", "qar", "zero_shot"])
     sp.add_argument("--split", default="test")
     args = ap.parse_args(argv)

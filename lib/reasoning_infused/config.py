@@ -101,7 +101,13 @@ class TrainConfig:
 class GeneratorConfig:
     # Mixture of reasoning sources: name -> number of training triples drawn from it.
     sources: dict[str, int] = field(
-        default_factory=lambda: {"ecqa": 100, "creak": 100, "sensemaking": 100, "strategyqa": 100, "esnli": 100}
+        default_factory=lambda: {
+            "ecqa": 100,
+            "creak": 100,
+            "sensemaking": 100,
+            "strategyqa": 100,
+            "esnli": 100,
+        }
     )
     # Held-out triples (never trained on) for the before/after loss and side-by-side samples.
     heldout_size: int = 64
@@ -232,17 +238,36 @@ def _validate(p: Profile) -> None:
         if not ok:
             raise ProfileError(f"{key}: {msg}")
 
-    check(p.model.source in {"smollm2-gguf", "tiny-random", "hub"}, "model.source",
-          f"must be smollm2-gguf, tiny-random or hub, got {p.model.source!r}")
-    check(p.model.source != "hub" or bool(p.model.name_or_path), "model.name_or_path", "required when source is hub")
-    check(p.model.dtype in {"auto", "float32", "bfloat16", "float16"}, "model.dtype", f"unknown dtype {p.model.dtype!r}")
+    check(
+        p.model.source in {"smollm2-gguf", "tiny-random", "hub"},
+        "model.source",
+        f"must be smollm2-gguf, tiny-random or hub, got {p.model.source!r}",
+    )
+    check(
+        p.model.source != "hub" or bool(p.model.name_or_path),
+        "model.name_or_path",
+        "required when source is hub",
+    )
+    check(
+        p.model.dtype in {"auto", "float32", "bfloat16", "float16"},
+        "model.dtype",
+        f"unknown dtype {p.model.dtype!r}",
+    )
     for name in ("train_size", "val_size", "test_size", "ood_size"):
         check(getattr(p.data, name) >= 0, f"data.{name}", "must be >= 0")
-    check(len(p.data.reasoning_columns) == 3, "data.reasoning_columns", "needs exactly 3 names (question, answer, reasoning)")
+    check(
+        len(p.data.reasoning_columns) == 3,
+        "data.reasoning_columns",
+        "needs exactly 3 names (question, answer, reasoning)",
+    )
     from .data import REASONING_SOURCES
 
     for src, n in p.generator.sources.items():
-        check(src in REASONING_SOURCES, f"generator.sources.{src}", f"unknown source; known: {', '.join(REASONING_SOURCES)}")
+        check(
+            src in REASONING_SOURCES,
+            f"generator.sources.{src}",
+            f"unknown source; known: {', '.join(REASONING_SOURCES)}",
+        )
         check(n >= 0, f"generator.sources.{src}", "must be >= 0")
     for sec in ("generator", "classifier"):
         t: TrainConfig = getattr(p, sec).train
@@ -251,12 +276,19 @@ def _validate(p: Profile) -> None:
         check(t.batch_size >= 1, f"{sec}.train.batch_size", "must be >= 1")
         check(t.grad_accum >= 1, f"{sec}.train.grad_accum", "must be >= 1")
         check(t.max_length >= 8, f"{sec}.train.max_length", "must be >= 8")
-        check(t.lr_scheduler in {"cosine", "linear", "constant", "constant_with_warmup"}, f"{sec}.train.lr_scheduler",
-              f"unknown scheduler {t.lr_scheduler!r}")
+        check(
+            t.lr_scheduler in {"cosine", "linear", "constant", "constant_with_warmup"},
+            f"{sec}.train.lr_scheduler",
+            f"unknown scheduler {t.lr_scheduler!r}",
+        )
         check(0 <= t.warmup_ratio < 1, f"{sec}.train.warmup_ratio", "must be in [0, 1)")
         check(t.lora_r >= 1, f"{sec}.train.lora_r", "must be >= 1")
         check(t.lora_top_layers >= 0, f"{sec}.train.lora_top_layers", "must be >= 0")
-    check(p.augment.backend in {"transformers", "vllm"}, "augment.backend", f"unknown backend {p.augment.backend!r}")
+    check(
+        p.augment.backend in {"transformers", "vllm"},
+        "augment.backend",
+        f"unknown backend {p.augment.backend!r}",
+    )
     check(p.augment.max_new_tokens >= 1, "augment.max_new_tokens", "must be >= 1")
     check(p.augment.batch_size >= 1, "augment.batch_size", "must be >= 1")
     for v in p.classifier.variants:
@@ -293,7 +325,9 @@ def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profi
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
         if not path.exists():
-            raise ProfileError(f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())}")
+            raise ProfileError(
+                f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())}"
+            )
     if not path.exists():
         raise ProfileError(f"profile file not found: {path}")
     try:

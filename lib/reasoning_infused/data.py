@@ -149,12 +149,15 @@ def stratified_subsample(ds: Dataset, n: int, seed: int, label_column: str = "la
 
 # --- reasoning triples -----------------------------------------------------------------------------------------
 
+
 def _read_flan_tsv(path: Path, source: str) -> dict[str, list[str]]:
     rows: dict[str, list[str]] = {"source": [], "question": [], "answer": [], "reasoning": []}
     for i, line in enumerate(_read_lines(path), start=1):
         parts = line.split("\t")
         if len(parts) != 3:
-            raise DataError(f"{path}:{i}: expected 3 tab-separated fields (question, answer, rationale), got {len(parts)}")
+            raise DataError(
+                f"{path}:{i}: expected 3 tab-separated fields (question, answer, rationale), got {len(parts)}"
+            )
         q, a, r = (p.replace("\\n", "\n").strip() for p in parts)
         if not q or not a or not r:
             raise DataError(f"{path}:{i}: empty question, answer or rationale")
@@ -173,12 +176,16 @@ def _read_esnli(folder: Path) -> dict[str, list[str]]:
         lab = _read_lines(folder / f"labels.{split}")
         ex = _read_lines(folder / f"preproc1_expl_1.{split}")
         if not (len(s1) == len(s2) == len(lab) == len(ex)):
-            raise DataError(f"{folder}: e-SNLI {split} files are not line-aligned ({len(s1)}, {len(s2)}, {len(lab)}, {len(ex)})")
+            raise DataError(
+                f"{folder}: e-SNLI {split} files are not line-aligned ({len(s1)}, {len(s2)}, {len(lab)}, {len(ex)})"
+            )
         for i, (p, h, y, e) in enumerate(zip(s1, s2, lab, ex, strict=True), start=1):
             if y not in {"entailment", "neutral", "contradiction"}:
                 raise DataError(f"{folder / ('labels.' + split)}:{i}: unknown NLI label {y!r}")
-            q = (f"Premise: {p.strip()}\nHypothesis: {h.strip()}\nDoes the premise entail the hypothesis?\n"
-                 "Options:\n- entailment\n- neutral\n- contradiction")
+            q = (
+                f"Premise: {p.strip()}\nHypothesis: {h.strip()}\nDoes the premise entail the hypothesis?\n"
+                "Options:\n- entailment\n- neutral\n- contradiction"
+            )
             rows["source"].append("esnli")
             rows["question"].append(q)
             rows["answer"].append(y)
@@ -186,8 +193,9 @@ def _read_esnli(folder: Path) -> dict[str, list[str]]:
     return rows
 
 
-def load_reasoning_triples(sources: list[str], reasoning_dir: str = "", hub_id: str = "",
-                           columns: list[str] | None = None) -> Dataset:
+def load_reasoning_triples(
+    sources: list[str], reasoning_dir: str = "", hub_id: str = "", columns: list[str] | None = None
+) -> Dataset:
     """(source, question, answer, reasoning) rows from the named sources (FLAN CoT subsets, 'esnli', or 'hub')."""
     columns = columns or ["question", "answer", "reasoning"]
     if hub_id:
@@ -198,11 +206,15 @@ def load_reasoning_triples(sources: list[str], reasoning_dir: str = "", hub_id: 
         if missing:
             raise DataError(f"{hub_id}: missing columns {missing}; has {ds.column_names}")
         qc, ac, rc = columns
-        return ds.map(lambda r: {"source": "hub", "question": r[qc], "answer": str(r[ac]), "reasoning": r[rc]},
-                      remove_columns=ds.column_names)
+        return ds.map(
+            lambda r: {"source": "hub", "question": r[qc], "answer": str(r[ac]), "reasoning": r[rc]},
+            remove_columns=ds.column_names,
+        )
     folder = resolve_dir(reasoning_dir, "RI_REASONING_DIR", "reasoning")
     if folder is None or not folder.is_dir():
-        raise DataError(f"reasoning folder not found ({folder}); set data.reasoning_dir or data.reasoning_hub_id")
+        raise DataError(
+            f"reasoning folder not found ({folder}); set data.reasoning_dir or data.reasoning_hub_id"
+        )
     merged: dict[str, list[str]] = {"source": [], "question": [], "answer": [], "reasoning": []}
     for src in sources:
         if src in FLAN_SOURCES:
@@ -217,6 +229,7 @@ def load_reasoning_triples(sources: list[str], reasoning_dir: str = "", hub_id: 
 
 
 # --- out-of-domain sets (evaluation only) -----------------------------------------------------------------------
+
 
 def load_ood(name: str, ood_dir: str = "", goemotions_test_only: bool = True) -> Dataset:
     """An out-of-domain set, labels mapped onto LABELS. For evaluation only: never train or tune on it."""

@@ -28,12 +28,18 @@ def eval_sets(profile: Profile) -> dict[str, Dataset]:
     """validation (for choices), test (reported), and the out-of-domain sets (evaluation only)."""
     d = profile.data
     sets = {
-        "validation": stratified_subsample(load_emotion("validation", d.emotion_dir, d.emotion_hub_id), d.val_size, profile.seed),
-        "test": stratified_subsample(load_emotion("test", d.emotion_dir, d.emotion_hub_id), d.test_size, profile.seed),
+        "validation": stratified_subsample(
+            load_emotion("validation", d.emotion_dir, d.emotion_hub_id), d.val_size, profile.seed
+        ),
+        "test": stratified_subsample(
+            load_emotion("test", d.emotion_dir, d.emotion_hub_id), d.test_size, profile.seed
+        ),
     }
     if profile.evaluate.ood:
         for name in OOD_SETS:
-            sets[f"ood_{name}"] = stratified_subsample(load_ood(name, d.ood_dir, d.goemotions_test_only), d.ood_size, profile.seed)
+            sets[f"ood_{name}"] = stratified_subsample(
+                load_ood(name, d.ood_dir, d.goemotions_test_only), d.ood_size, profile.seed
+            )
     return sets
 
 
@@ -41,8 +47,9 @@ def predictions_dir(profile: Profile) -> Path:
     return profile.results_dir / "predictions"
 
 
-def predict_all(profile: Profile, force: bool = False,
-                sets: dict[str, Dataset] | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def predict_all(
+    profile: Profile, force: bool = False, sets: dict[str, Dataset] | None = None
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Predictions of every model classifier on every evaluation set: {set: {classifier: rows}}."""
     sets = sets or eval_sets(profile)
     variants = list(profile.classifier.variants) + (["zero_shot"] if profile.evaluate.zero_shot else [])
@@ -98,7 +105,11 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
     validation = {k: classification_metrics(val_gold, v, **kw) for k, v in val_preds.items()}
     selected = None
     if "qra" in val_preds:
-        selected = "qra_constrained" if validation["qra_constrained"]["accuracy"] > validation["qra"]["accuracy"] else "qra"
+        selected = (
+            "qra_constrained"
+            if validation["qra_constrained"]["accuracy"] > validation["qra"]["accuracy"]
+            else "qra"
+        )
 
     test_gold = [LABELS[i] for i in sets["test"]["label"]]
     test_preds = all_predictions("test")
@@ -114,9 +125,13 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
         gold = [LABELS[i] for i in sets[sname]["label"]]
         space = ood_label_space(sets[sname])
         ood_preds = all_predictions(sname)
-        ood[sname[4:]] = {k: classification_metrics(gold, v, label_space=space, **kw) for k, v in ood_preds.items()}
-        ood_mcnemar[sname[4:]] = {f"{a}__vs__{b}": mcnemar(gold, ood_preds[a], ood_preds[b])
-                                  for a, b in itertools.combinations(ood_preds, 2)}
+        ood[sname[4:]] = {
+            k: classification_metrics(gold, v, label_space=space, **kw) for k, v in ood_preds.items()
+        }
+        ood_mcnemar[sname[4:]] = {
+            f"{a}__vs__{b}": mcnemar(gold, ood_preds[a], ood_preds[b])
+            for a, b in itertools.combinations(ood_preds, 2)
+        }
 
     stage = artifact_seconds(profile)
     stage["evaluate_metrics_only"] = time.time() - t0
@@ -130,15 +145,18 @@ def evaluate(profile: Profile, force: bool = False) -> dict[str, Any]:
         "code_version": code_version(),
         "prompt_version": prompt_version(),
         "created_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "data_sizes": {s: len(ds) for s, ds in sets.items()} | {"train_classifier": len(classifier_train_rows(profile))},
+        "data_sizes": {s: len(ds) for s, ds in sets.items()}
+        | {"train_classifier": len(classifier_train_rows(profile))},
         "qra_selected_decoding": selected,
         "classifiers": classifiers,
         "validation": validation,
         "mcnemar": pairs,
         "ood": ood,
         "ood_mcnemar": ood_mcnemar,
-        "reference": {"fine_tuned_encoders_accuracy": ENCODER_REFERENCE_ACCURACY,
-                      "paper_qra_minus_qa_points": 8.7},
+        "reference": {
+            "fine_tuned_encoders_accuracy": ENCODER_REFERENCE_ACCURACY,
+            "paper_qra_minus_qa_points": 8.7,
+        },
         "training": gen_meta,
         "stage_seconds": stage,
     }
@@ -157,7 +175,9 @@ def artifact_seconds(profile: Profile) -> dict[str, float]:
 
     g = meta(run / "generator" / "metadata.json")
     if g:
-        out["train_generator"] = g["wall_seconds"] + meta(run / "generator" / "heldout_eval.json").get("seconds", 0.0)
+        out["train_generator"] = g["wall_seconds"] + meta(run / "generator" / "heldout_eval.json").get(
+            "seconds", 0.0
+        )
     a = meta(run / "augment" / "generation_stats.json")
     if a:
         out["augment"] = sum(r["wall_seconds"] for r in a["runs"])
@@ -175,7 +195,9 @@ def artifact_seconds(profile: Profile) -> dict[str, float]:
 def load_metrics(profile: Profile) -> dict[str, Any]:
     path = profile.results_dir / "metrics.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `python -m reasoning_infused evaluate --profile {profile.name}`")
+        raise FileNotFoundError(
+            f"{path} not found: run `python -m reasoning_infused evaluate --profile {profile.name}`"
+        )
     return json.loads(path.read_text())
 
 
@@ -195,12 +217,24 @@ def check_reproducible(profile: Profile, variant: str, split: str = "test") -> d
     saved = load_predictions(profile, variant, split)
     ds = eval_sets(profile)[split]
     model, tok = load_classifier(profile, variant)
-    again = predict(model, tok, variant, ds["text"], ds["label"], profile, desc=f"reproduce {variant}/{split}")
+    again = predict(
+        model, tok, variant, ds["text"], ds["label"], profile, desc=f"reproduce {variant}/{split}"
+    )
     same = [a["predicted"] == b["predicted"] for a, b in zip(saved, again, strict=True)]
-    diffs = [abs(a["scores"][k] - round(b["scores"][k], 4)) for a, b in zip(saved, again, strict=True) for k in a["scores"]]
-    out = {"variant": variant, "split": split, "rows": len(saved), "identical_predictions": int(sum(same)),
-           "max_score_difference": float(np.max(diffs)) if diffs else 0.0, "code_version": code_version(),
-           "checked_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    diffs = [
+        abs(a["scores"][k] - round(b["scores"][k], 4))
+        for a, b in zip(saved, again, strict=True)
+        for k in a["scores"]
+    ]
+    out = {
+        "variant": variant,
+        "split": split,
+        "rows": len(saved),
+        "identical_predictions": int(sum(same)),
+        "max_score_difference": float(np.max(diffs)) if diffs else 0.0,
+        "code_version": code_version(),
+        "checked_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     path = profile.results_dir / "reproducibility.json"
     prev = json.loads(path.read_text()) if path.exists() else []
     write_json(path, [*prev, out])

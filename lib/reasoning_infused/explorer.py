@@ -25,9 +25,14 @@ def explorer_table(profile: Profile) -> pd.DataFrame:
     df = None
     for v in [c for c in CLASSIFIERS if c in metrics["classifiers"]]:
         rows = load_predictions(profile, v, "test")
-        part = pd.DataFrame({"text": [r["text"] for r in rows], "gold": [r["gold"] for r in rows],
-                             f"{v}_predicted": [r["predicted"] for r in rows],
-                             f"{v}_generated": [r["generated"] for r in rows]})
+        part = pd.DataFrame(
+            {
+                "text": [r["text"] for r in rows],
+                "gold": [r["gold"] for r in rows],
+                f"{v}_predicted": [r["predicted"] for r in rows],
+                f"{v}_generated": [r["generated"] for r in rows],
+            }
+        )
         df = part if df is None else pd.concat([df, part.drop(columns=["text", "gold"])], axis=1)
     if df is None:
         raise FileNotFoundError("no predictions found: run evaluate first")
@@ -41,16 +46,34 @@ def training_table(profile: Profile) -> pd.DataFrame:
     from .augment import load_reasonings
 
     rows = load_reasonings(profile)
-    return pd.DataFrame([{"text": r["text"], "gold": r["label"], "train_reasoning": r["reasoning"],
-                          "n_tokens": r["n_tokens"], "flagged": r["flagged"]} for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                "text": r["text"],
+                "gold": r["label"],
+                "train_reasoning": r["reasoning"],
+                "n_tokens": r["n_tokens"],
+                "flagged": r["flagged"],
+            }
+            for r in rows
+        ]
+    )
 
 
 def classifiers_in(df: pd.DataFrame) -> list[str]:
     return [c for c in CLASSIFIERS if f"{c}_predicted" in df.columns]
 
 
-def filter_rows(df: pd.DataFrame, *, classifier: str = "qra", gold: str = ANY, predicted: str = ANY,
-                correct: str = ANY, agreement: str = ANY, search: str = "") -> pd.DataFrame:
+def filter_rows(
+    df: pd.DataFrame,
+    *,
+    classifier: str = "qra",
+    gold: str = ANY,
+    predicted: str = ANY,
+    correct: str = ANY,
+    agreement: str = ANY,
+    search: str = "",
+) -> pd.DataFrame:
     """Rows matching every filter. `predicted` and `correct` refer to `classifier`; `agreement` compares the
     fine-tuned classifiers (qa, qra, qar): 'all agree' or 'disagree'; `search` is a case-insensitive substring."""
     m = pd.Series(True, index=df.index)
@@ -76,14 +99,18 @@ def filter_rows(df: pd.DataFrame, *, classifier: str = "qra", gold: str = ANY, p
 def row_html(row: pd.Series | dict[str, Any], classifiers: list[str]) -> str:
     """An example as HTML: text, gold, each classifier's output (green right, red wrong), training reasoning."""
     esc = html.escape
-    parts = [f"<div class='ri-example'><p><b>Text:</b> <span class='ri-text'>{esc(str(row['text']))}</span></p>",
-             f"<p><b>Gold:</b> {esc(str(row['gold']))}</p><table>"]
+    parts = [
+        f"<div class='ri-example'><p><b>Text:</b> <span class='ri-text'>{esc(str(row['text']))}</span></p>",
+        f"<p><b>Gold:</b> {esc(str(row['gold']))}</p><table>",
+    ]
     for c in classifiers:
         pred = row.get(f"{c}_predicted")
         ok = pred == row["gold"]
         color = "#2e7d32" if ok else "#c62828"
         gen = esc(str(row.get(f"{c}_generated", ""))).replace("\n", "<br>")
-        parts.append(f"<tr><td><b>{esc(c)}</b></td><td style='color:{color}'>{esc(str(pred))}</td><td>{gen}</td></tr>")
+        parts.append(
+            f"<tr><td><b>{esc(c)}</b></td><td style='color:{color}'>{esc(str(pred))}</td><td>{gen}</td></tr>"
+        )
     parts.append("</table>")
     if row.get("train_reasoning"):
         parts.append(f"<p><b>Training-time reasoning (generator):</b> {esc(str(row['train_reasoning']))}</p>")
@@ -119,7 +146,9 @@ class ReasoningExplorer:
         self.df = df
         self.live = live
         clfs = classifiers_in(df) or ["qra"]
-        self.classifier = w.Dropdown(options=clfs, value="qra" if "qra" in clfs else clfs[0], description="classifier")
+        self.classifier = w.Dropdown(
+            options=clfs, value="qra" if "qra" in clfs else clfs[0], description="classifier"
+        )
         self.gold = w.Dropdown(options=[ANY] + LABELS, description="gold")
         self.predicted = w.Dropdown(options=[ANY] + LABELS + ["<unparsed>"], description="predicted")
         self.correct = w.Dropdown(options=[ANY, "correct", "wrong"], description="correct?")
@@ -136,21 +165,41 @@ class ReasoningExplorer:
         self.index.observe(lambda _: self._show(), names="value")
         self.prev.on_click(lambda _: self._step(-1))
         self.next.on_click(lambda _: self._step(1))
-        self.live_text = w.Textarea(placeholder="Type a sentence and run the trained Q→RA model on it",
-                                    layout=w.Layout(width="80%"))
+        self.live_text = w.Textarea(
+            placeholder="Type a sentence and run the trained Q→RA model on it", layout=w.Layout(width="80%")
+        )
         self.live_button = w.Button(description="Run Q→RA", button_style="primary")
         self.live_out = w.HTML()
         self.live_button.on_click(self._run_live)
-        filters = w.VBox([w.HBox([self.classifier, self.gold, self.predicted]),
-                          w.HBox([self.correct, self.agreement, self.search])])
-        self.widget = w.VBox([filters, w.HBox([self.prev, self.index, self.next, self.status]), self.view,
-                              w.HTML("<hr><b>Try it</b>"), self.live_text, self.live_button, self.live_out])
+        filters = w.VBox(
+            [
+                w.HBox([self.classifier, self.gold, self.predicted]),
+                w.HBox([self.correct, self.agreement, self.search]),
+            ]
+        )
+        self.widget = w.VBox(
+            [
+                filters,
+                w.HBox([self.prev, self.index, self.next, self.status]),
+                self.view,
+                w.HTML("<hr><b>Try it</b>"),
+                self.live_text,
+                self.live_button,
+                self.live_out,
+            ]
+        )
         self._refilter()
 
     def current(self) -> pd.DataFrame:
-        return filter_rows(self.df, classifier=self.classifier.value, gold=self.gold.value,
-                           predicted=self.predicted.value, correct=self.correct.value,
-                           agreement=self.agreement.value, search=self.search.value)
+        return filter_rows(
+            self.df,
+            classifier=self.classifier.value,
+            gold=self.gold.value,
+            predicted=self.predicted.value,
+            correct=self.correct.value,
+            agreement=self.agreement.value,
+            search=self.search.value,
+        )
 
     def _refilter(self, *_):
         self.rows = self.current()
@@ -179,5 +228,6 @@ class ReasoningExplorer:
             self.live_out.value = f"<span style='color:#c62828'>{html.escape(str(e))}</span>"
             return
         label = r["predicted"] or f"unparsable (constrained: {r['predicted_constrained']})"
-        self.live_out.value = (f"<p><b>Q→RA:</b> {html.escape(label)}</p>"
-                               f"<pre>{html.escape(r['generated'])}</pre>")
+        self.live_out.value = (
+            f"<p><b>Q→RA:</b> {html.escape(label)}</p><pre>{html.escape(r['generated'])}</pre>"
+        )

@@ -24,7 +24,13 @@ def _save(fig, path: Path) -> Path:
 
 def class_balance(counts: dict[str, dict[str, int]], path: Path):
     """Bar chart of class counts per split."""
-    df = pd.DataFrame([{"split": s, "label": lab, "share": n / sum(c.values())} for s, c in counts.items() for lab, n in c.items()])
+    df = pd.DataFrame(
+        [
+            {"split": s, "label": lab, "share": n / sum(c.values())}
+            for s, c in counts.items()
+            for lab, n in c.items()
+        ]
+    )
     fig, ax = plt.subplots(figsize=(7, 3.5))
     sns.barplot(df, x="label", y="share", hue="split", ax=ax, order=LABELS)
     ax.set_title("Class balance per split (share of rows)")
@@ -61,8 +67,19 @@ def confusion_matrices(metrics: dict[str, Any], keys: list[str], path: Path):
         cm = np.array(m["confusion"], dtype=float)
         cm = cm / cm.sum(axis=1, keepdims=True).clip(min=1)
         cols = LABELS + (["unparsed"] if m["parse_failures"] else [])
-        sns.heatmap(cm[:, : len(cols)], annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
-                    xticklabels=cols, yticklabels=LABELS, annot_kws={"size": 7})
+        sns.heatmap(
+            cm[:, : len(cols)],
+            annot=True,
+            fmt=".2f",
+            cmap="Blues",
+            vmin=0,
+            vmax=1,
+            cbar=False,
+            ax=ax,
+            xticklabels=cols,
+            yticklabels=LABELS,
+            annot_kws={"size": 7},
+        )
         ax.set_title(f"{DISPLAY_NAMES.get(k, k)}\nacc {m['accuracy']:.3f}", fontsize=9)
         ax.set_xlabel("predicted")
         ax.set_ylabel("gold")
@@ -70,8 +87,14 @@ def confusion_matrices(metrics: dict[str, Any], keys: list[str], path: Path):
     return _save(fig, path), fig
 
 
-def per_class_f1(metrics: dict[str, Any], keys: list[str], path: Path, n_boot: int = 500, seed: int = 0,
-                 predictions: dict[str, list[dict[str, Any]]] | None = None):
+def per_class_f1(
+    metrics: dict[str, Any],
+    keys: list[str],
+    path: Path,
+    n_boot: int = 500,
+    seed: int = 0,
+    predictions: dict[str, list[dict[str, Any]]] | None = None,
+):
     """Per-class F1 with bootstrap intervals (from saved predictions when given; else point estimates)."""
     from sklearn.metrics import f1_score
 
@@ -83,7 +106,9 @@ def per_class_f1(metrics: dict[str, Any], keys: list[str], path: Path, n_boot: i
         lo = hi = None
         if predictions and k in predictions:
             g = np.array([LABELS.index(r["gold"]) for r in predictions[k]])
-            p = np.array([LABELS.index(r["predicted"]) if r["predicted"] in LABELS else -1 for r in predictions[k]])
+            p = np.array(
+                [LABELS.index(r["predicted"]) if r["predicted"] in LABELS else -1 for r in predictions[k]]
+            )
             boots = []
             for _ in range(n_boot):
                 idx = rng.integers(0, len(g), len(g))
@@ -91,10 +116,21 @@ def per_class_f1(metrics: dict[str, Any], keys: list[str], path: Path, n_boot: i
             lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
         for i, lab in enumerate(LABELS):
             f = pc[lab]["f1"]
-            rows.append({"classifier": DISPLAY_NAMES.get(k, k), "label": lab, "f1": f,
-                         "lo": f - (lo[i] if lo is not None else f), "hi": (hi[i] if hi is not None else f) - f})
-    fig = _grouped_bars(pd.DataFrame(rows).rename(columns={"label": "group", "f1": "value"}), LABELS,
-                        "F1 (95% bootstrap CI)", "Per-class F1 on the test set")
+            rows.append(
+                {
+                    "classifier": DISPLAY_NAMES.get(k, k),
+                    "label": lab,
+                    "f1": f,
+                    "lo": f - (lo[i] if lo is not None else f),
+                    "hi": (hi[i] if hi is not None else f) - f,
+                }
+            )
+    fig = _grouped_bars(
+        pd.DataFrame(rows).rename(columns={"label": "group", "f1": "value"}),
+        LABELS,
+        "F1 (95% bootstrap CI)",
+        "Per-class F1 on the test set",
+    )
     return _save(fig, path), fig
 
 
@@ -105,7 +141,9 @@ def _grouped_bars(df: pd.DataFrame, groups: list[str], ylabel: str, title: str):
     width = 0.8 / max(1, len(names))
     for j, n in enumerate(names):
         sub = df[df.classifier == n].set_index("group").reindex(groups)
-        ax.bar(np.arange(len(groups)) + j * width, sub.value, width, yerr=[sub.lo, sub.hi], capsize=2, label=n)
+        ax.bar(
+            np.arange(len(groups)) + j * width, sub.value, width, yerr=[sub.lo, sub.hi], capsize=2, label=n
+        )
     ax.set_xticks(np.arange(len(groups)) + width * (len(names) - 1) / 2, groups)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
@@ -118,9 +156,17 @@ def accuracy_bars(table: pd.DataFrame, path: Path, title: str, reference: float 
     """Accuracy with 95% intervals, one bar per classifier (table from report.results_frame)."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
     t = table.iloc[::-1]
-    ax.barh(t.classifier, t.accuracy, xerr=[t.accuracy - t.acc_lo, t.acc_hi - t.accuracy], capsize=3, color="tab:blue")
+    ax.barh(
+        t.classifier,
+        t.accuracy,
+        xerr=[t.accuracy - t.acc_lo, t.acc_hi - t.accuracy],
+        capsize=3,
+        color="tab:blue",
+    )
     if reference:
-        ax.axvline(reference, ls="--", color="gray", label=f"fine-tuned encoders (~{reference:.2f}, published)")
+        ax.axvline(
+            reference, ls="--", color="gray", label=f"fine-tuned encoders (~{reference:.2f}, published)"
+        )
         ax.legend(fontsize=7, loc="lower right")
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy (95% bootstrap CI)")
@@ -130,13 +176,23 @@ def accuracy_bars(table: pd.DataFrame, path: Path, title: str, reference: float 
 
 def ood_comparison(metrics: dict[str, Any], keys: list[str], path: Path):
     rows = []
-    sets = {"dair-ai test": metrics["classifiers"], **{f"OOD {k}": v for k, v in metrics.get("ood", {}).items()}}
+    sets = {
+        "dair-ai test": metrics["classifiers"],
+        **{f"OOD {k}": v for k, v in metrics.get("ood", {}).items()},
+    }
     for sname, block in sets.items():
         for k in keys:
             if k in block:
                 m = block[k]
-                rows.append({"set": sname, "classifier": DISPLAY_NAMES.get(k, k), "macro_f1": m["macro_f1"],
-                             "lo": m["macro_f1"] - m["macro_f1_ci"][0], "hi": m["macro_f1_ci"][1] - m["macro_f1"]})
+                rows.append(
+                    {
+                        "set": sname,
+                        "classifier": DISPLAY_NAMES.get(k, k),
+                        "macro_f1": m["macro_f1"],
+                        "lo": m["macro_f1"] - m["macro_f1_ci"][0],
+                        "hi": m["macro_f1_ci"][1] - m["macro_f1"],
+                    }
+                )
     df = pd.DataFrame(rows).rename(columns={"set": "group", "macro_f1": "value"})
     fig = _grouped_bars(df, list(dict.fromkeys(df.group)), "macro-F1 (95% CI)", "In-domain vs out-of-domain")
     return _save(fig, path), fig

@@ -23,7 +23,10 @@ def generator_dir(profile: Profile) -> Path:
 
 
 def generator_examples(tok, rows: Dataset) -> list[SFTExample]:
-    return [SFTExample(render_prompt(tok, generator_messages(r["question"], r["answer"])), r["reasoning"]) for r in rows]
+    return [
+        SFTExample(render_prompt(tok, generator_messages(r["question"], r["answer"])), r["reasoning"])
+        for r in rows
+    ]
 
 
 def generator_split(profile: Profile, tok=None) -> tuple[Dataset, Dataset]:
@@ -48,7 +51,9 @@ def generator_split(profile: Profile, tok=None) -> tuple[Dataset, Dataset]:
             exs = generator_examples(tok, triples.select(cand))
             p = tok([e.prompt for e in exs], add_special_tokens=False)["input_ids"]
             c = tok([e.completion for e in exs], add_special_tokens=False)["input_ids"]
-            picked += [i for i, a, b in zip(cand, p, c, strict=True) if len(a) + len(b) + 1 <= g.train.max_length]
+            picked += [
+                i for i, a, b in zip(cand, p, c, strict=True) if len(a) + len(b) + 1 <= g.train.max_length
+            ]
             if len(picked) >= need:
                 break
         held_idx += picked[:per_source_heldout]
@@ -62,8 +67,15 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
     tok = load_tokenizer(profile.model)
     train_rows, held_rows = generator_split(profile, tok)
     mix = {s: int(n) for s, n in zip(*np.unique(train_rows["source"], return_counts=True), strict=True)}
-    meta = train_sft(profile, profile.generator.train, generator_examples(tok, train_rows), out, name="generator",
-                     extra_metadata={"data_mix": mix, "heldout_rows": len(held_rows)}, force=force)
+    meta = train_sft(
+        profile,
+        profile.generator.train,
+        generator_examples(tok, train_rows),
+        out,
+        name="generator",
+        extra_metadata={"data_mix": mix, "heldout_rows": len(held_rows)},
+        force=force,
+    )
     eval_path = out / "heldout_eval.json"
     if eval_path.exists() and not force:
         ev = json.loads(eval_path.read_text())
@@ -75,12 +87,19 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
         del base
         trained, ttok = load_trained(profile.model, out, profile.seed)
         after = completion_loss(trained, ttok, held)
-        ev = {"heldout_rows": len(held), "heldout_loss_before": before, "heldout_loss_after": after,
-              "prompt_version": prompt_version(), "seconds": time.time() - t0}
+        ev = {
+            "heldout_rows": len(held),
+            "heldout_loss_before": before,
+            "heldout_loss_after": after,
+            "prompt_version": prompt_version(),
+            "seconds": time.time() - t0,
+        }
         write_json(eval_path, ev)
         held_rows.to_json(out / "heldout_triples.jsonl")
-    print(f"[generator] held-out loss per reasoning token: base {ev['heldout_loss_before']:.3f} -> "
-          f"fine-tuned {ev['heldout_loss_after']:.3f}")
+    print(
+        f"[generator] held-out loss per reasoning token: base {ev['heldout_loss_before']:.3f} -> "
+        f"fine-tuned {ev['heldout_loss_after']:.3f}"
+    )
     return {**meta, **ev}
 
 

@@ -29,9 +29,18 @@ class Generation:
 class GenerationBackend(Protocol):
     name: str
 
-    def generate_batches(self, prompts: list[str], max_new_tokens: int, *, batch_size: int, do_sample: bool = False,
-                         temperature: float = 1.0, top_p: float = 1.0, seed: int = 0,
-                         desc: str = "generating") -> Iterator[tuple[list[int], list[Generation]]]:
+    def generate_batches(
+        self,
+        prompts: list[str],
+        max_new_tokens: int,
+        *,
+        batch_size: int,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        desc: str = "generating",
+    ) -> Iterator[tuple[list[int], list[Generation]]]:
         """Yield (indices into prompts, generations) batch by batch, so callers can stream results to disk."""
         ...
 
@@ -49,8 +58,19 @@ class TransformersBackend:
         self.tok = tok
 
     @torch.inference_mode()
-    def generate_batches(self, prompts, max_new_tokens, *, batch_size, do_sample=False, temperature=1.0, top_p=1.0,
-                         seed=0, desc="generating", **generate_kwargs):
+    def generate_batches(
+        self,
+        prompts,
+        max_new_tokens,
+        *,
+        batch_size,
+        do_sample=False,
+        temperature=1.0,
+        top_p=1.0,
+        seed=0,
+        desc="generating",
+        **generate_kwargs,
+    ):
         tok = self.tok
         enc = tok(prompts, add_special_tokens=False)["input_ids"]
         dev = next(self.model.parameters()).device
@@ -67,10 +87,17 @@ class TransformersBackend:
             if do_sample:
                 torch.manual_seed(seed + batch[0])
             out = self.model.generate(
-                input_ids=ids.to(dev), attention_mask=att.to(dev), max_new_tokens=max_new_tokens,
-                do_sample=do_sample, temperature=temperature if do_sample else None,
-                top_p=top_p if do_sample else None, top_k=None, use_cache=True, pad_token_id=tok.pad_token_id,
-                eos_token_id=eos, **generate_kwargs,
+                input_ids=ids.to(dev),
+                attention_mask=att.to(dev),
+                max_new_tokens=max_new_tokens,
+                do_sample=do_sample,
+                temperature=temperature if do_sample else None,
+                top_p=top_p if do_sample else None,
+                top_k=None,
+                use_cache=True,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=eos,
+                **generate_kwargs,
             )
             gens = []
             for row in out[:, width:].tolist():
@@ -101,21 +128,43 @@ class VLLMBackend:
         self.llm = LLM(model=model_path, tokenizer=model_path, **llm_kwargs)
         self.tok = tok
 
-    def generate_batches(self, prompts, max_new_tokens, *, batch_size, do_sample=False, temperature=1.0, top_p=1.0,
-                         seed=0, desc="generating"):  # pragma: no cover - needs a GPU machine
+    def generate_batches(
+        self,
+        prompts,
+        max_new_tokens,
+        *,
+        batch_size,
+        do_sample=False,
+        temperature=1.0,
+        top_p=1.0,
+        seed=0,
+        desc="generating",
+    ):  # pragma: no cover - needs a GPU machine
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature if do_sample else 0.0,
-                                top_p=top_p if do_sample else 1.0, seed=seed)
+        params = SamplingParams(
+            max_tokens=max_new_tokens,
+            temperature=temperature if do_sample else 0.0,
+            top_p=top_p if do_sample else 1.0,
+            seed=seed,
+        )
         for s in range(0, len(prompts), batch_size):
             idx = list(range(s, min(s + batch_size, len(prompts))))
             outs = self.llm.generate([prompts[i] for i in idx], params, use_tqdm=True)
-            gens = [Generation(o.outputs[0].text.strip(), len(o.outputs[0].token_ids),
-                               "length" if o.outputs[0].finish_reason == "length" else "stop") for o in outs]
+            gens = [
+                Generation(
+                    o.outputs[0].text.strip(),
+                    len(o.outputs[0].token_ids),
+                    "length" if o.outputs[0].finish_reason == "length" else "stop",
+                )
+                for o in outs
+            ]
             yield idx, gens
 
 
-def make_backend(name: str, model: torch.nn.Module, tok: PreTrainedTokenizerBase, model_path: str = "") -> GenerationBackend:
+def make_backend(
+    name: str, model: torch.nn.Module, tok: PreTrainedTokenizerBase, model_path: str = ""
+) -> GenerationBackend:
     if name == "transformers":
         return TransformersBackend(model, tok)
     if name == "vllm":
@@ -123,10 +172,18 @@ def make_backend(name: str, model: torch.nn.Module, tok: PreTrainedTokenizerBase
     raise ValueError(f"unknown generation backend {name!r} (transformers, vllm)")
 
 
-def generate_all(backend: GenerationBackend, prompts: list[str], max_new_tokens: int, batch_size: int,
-                 desc: str = "generating", **kw) -> list[Generation]:
+def generate_all(
+    backend: GenerationBackend,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    desc: str = "generating",
+    **kw,
+) -> list[Generation]:
     out: list[Generation | None] = [None] * len(prompts)
-    for idx, gens in backend.generate_batches(prompts, max_new_tokens, batch_size=batch_size, desc=desc, **kw):
+    for idx, gens in backend.generate_batches(
+        prompts, max_new_tokens, batch_size=batch_size, desc=desc, **kw
+    ):
         for i, g in zip(idx, gens, strict=True):
             out[i] = g
     return out  # type: ignore[return-value]
@@ -134,14 +191,21 @@ def generate_all(backend: GenerationBackend, prompts: list[str], max_new_tokens:
 
 # --- label scoring --------------------------------------------------------------------------------------------
 
+
 def label_token_ids(tok: PreTrainedTokenizerBase, labels: list[str] = LABELS) -> list[list[int]]:
     """Token ids of ' <label>' as it follows 'Answer:'."""
     return [tok.encode(" " + lab, add_special_tokens=False) for lab in labels]
 
 
 @torch.inference_mode()
-def score_labels(model: torch.nn.Module, tok: PreTrainedTokenizerBase, prompts: list[str], batch_size: int = 64,
-                 labels: list[str] = LABELS, desc: str = "scoring labels") -> np.ndarray:
+def score_labels(
+    model: torch.nn.Module,
+    tok: PreTrainedTokenizerBase,
+    prompts: list[str],
+    batch_size: int = 64,
+    labels: list[str] = LABELS,
+    desc: str = "scoring labels",
+) -> np.ndarray:
     """Log-probabilities [n, n_labels] of each label continuing each prompt (prompts end with 'Answer:').
 
     When every label starts with a distinct token (true for SmolLM2 and Llama-3), one forward pass per prompt
@@ -153,9 +217,16 @@ def score_labels(model: torch.nn.Module, tok: PreTrainedTokenizerBase, prompts: 
     if len(set(first)) == len(first):
         seqs = [(i, tok.encode(p, add_special_tokens=False), None) for i, p in enumerate(prompts)]
     else:
-        seqs = [(i, tok.encode(p, add_special_tokens=False), k) for i, p in enumerate(prompts) for k in range(len(labels))]
+        seqs = [
+            (i, tok.encode(p, add_special_tokens=False), k)
+            for i, p in enumerate(prompts)
+            for k in range(len(labels))
+        ]
     scores = np.zeros((len(prompts), len(labels)), dtype=np.float64)
-    order = sorted(range(len(seqs)), key=lambda j: len(seqs[j][1]) + (len(lab_ids[seqs[j][2]]) if seqs[j][2] is not None else 0))
+    order = sorted(
+        range(len(seqs)),
+        key=lambda j: len(seqs[j][1]) + (len(lab_ids[seqs[j][2]]) if seqs[j][2] is not None else 0),
+    )
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     bar = tqdm(total=len(prompts), desc=desc, unit="ex", smoothing=0.1)
     for s in range(0, len(order), batch_size):

@@ -18,7 +18,9 @@ def _encode(labels: list[str | None]) -> np.ndarray:
     return np.array([LABELS.index(x) if x in LABELS else -1 for x in labels])
 
 
-def bootstrap_ci(correct: np.ndarray, n_samples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    correct: np.ndarray, n_samples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of a 0/1 vector."""
     rng = np.random.default_rng(seed)
     n = len(correct)
@@ -27,8 +29,14 @@ def bootstrap_ci(correct: np.ndarray, n_samples: int = 1000, level: float = 0.95
     return float(lo), float(hi)
 
 
-def bootstrap_macro_f1_ci(gold: np.ndarray, pred: np.ndarray, labels: list[int], n_samples: int = 1000,
-                          level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_macro_f1_ci(
+    gold: np.ndarray,
+    pred: np.ndarray,
+    labels: list[int],
+    n_samples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
     rng = np.random.default_rng(seed + 1)
     n = len(gold)
     vals = []
@@ -39,8 +47,14 @@ def bootstrap_macro_f1_ci(gold: np.ndarray, pred: np.ndarray, labels: list[int],
     return float(lo), float(hi)
 
 
-def classification_metrics(gold: list[str], pred: list[str | None], n_bootstrap: int = 1000, level: float = 0.95,
-                           seed: int = 0, label_space: list[str] | None = None) -> dict[str, Any]:
+def classification_metrics(
+    gold: list[str],
+    pred: list[str | None],
+    n_bootstrap: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    label_space: list[str] | None = None,
+) -> dict[str, Any]:
     """All metrics of one classifier on one set. `label_space`: the classes the set has (ISEAR: 4); a prediction
     outside it, or a parse failure, is an error."""
     label_space = label_space or LABELS
@@ -76,5 +90,9 @@ def mcnemar(gold: list[str], pred_a: list[str | None], pred_b: list[str | None])
     only_b = int((~a & b).sum())
     n = only_a + only_b
     p = 1.0 if n == 0 else float(binomtest(only_a, n, 0.5).pvalue)
-    return {"only_first_correct": only_a, "only_second_correct": only_b, "p_value": p,
-            "accuracy_difference": float(a.mean() - b.mean())}
+    return {
+        "only_first_correct": only_a,
+        "only_second_correct": only_b,
+        "p_value": p,
+        "accuracy_difference": float(a.mean() - b.mean()),
+    }

@@ -25,7 +25,9 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 def cache_dir() -> Path:
     """Where materialised checkpoints live: $RI_CACHE_DIR, else ~/.cache/reasoning-infused (outside the repo)."""
-    root = os.environ.get("RI_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "reasoning-infused")
+    root = os.environ.get("RI_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "reasoning-infused"
+    )
     return Path(root)
 
 
@@ -65,7 +67,10 @@ def materialize_smollm2(target: Path | None = None) -> Path:
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     folder = _gguf_folder()
-    print(f"Materialising SmolLM2-135M-Instruct from {folder / SMOLLM2_GGUF} into {target} (once) ...", flush=True)
+    print(
+        f"Materialising SmolLM2-135M-Instruct from {folder / SMOLLM2_GGUF} into {target} (once) ...",
+        flush=True,
+    )
     t0 = time.time()
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
     quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
@@ -96,18 +101,30 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     return tok
 
 
-def tiny_random_model(tok: PreTrainedTokenizerBase, hidden: int = 64, layers: int = 2, seed: int = 0) -> LlamaForCausalLM:
+def tiny_random_model(
+    tok: PreTrainedTokenizerBase, hidden: int = 64, layers: int = 2, seed: int = 0
+) -> LlamaForCausalLM:
     """A randomly initialised Llama with the real tokenizer's vocabulary: the tests' model (seconds per stage)."""
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=False,  # untied: tied random weights echo the last token
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=False,  # untied: tied random weights echo the last token
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
     )
     return LlamaForCausalLM(cfg)
 
 
-def load_model_and_tokenizer(cfg: ModelConfig, seed: int = 0) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+def load_model_and_tokenizer(
+    cfg: ModelConfig, seed: int = 0
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """(model, tokenizer) for a profile's model section, on the best device, in the dtype that suits it."""
     tok = load_tokenizer(cfg)
     dtype = resolve_dtype(cfg.dtype)
@@ -121,17 +138,23 @@ def load_model_and_tokenizer(cfg: ModelConfig, seed: int = 0) -> tuple[torch.nn.
     return model.to(device()), tok
 
 
-def load_trained(base_cfg: ModelConfig, artifact_dir: Path, seed: int = 0) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+def load_trained(
+    base_cfg: ModelConfig, artifact_dir: Path, seed: int = 0
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A trained generator or classifier from its artifact folder (LoRA adapters merged for fast inference)."""
     artifact_dir = Path(artifact_dir)
     if (artifact_dir / "adapter_config.json").exists():
         from peft import PeftModel
 
-        base, tok = load_model_and_tokenizer(base_cfg, seed)  # a tiny-random base is rebuilt from the same seed
+        base, tok = load_model_and_tokenizer(
+            base_cfg, seed
+        )  # a tiny-random base is rebuilt from the same seed
         model = PeftModel.from_pretrained(base, artifact_dir).merge_and_unload()
     else:
         tok = AutoTokenizer.from_pretrained(artifact_dir)
-        model = AutoModelForCausalLM.from_pretrained(artifact_dir, dtype=resolve_dtype(base_cfg.dtype)).to(device())
+        model = AutoModelForCausalLM.from_pretrained(artifact_dir, dtype=resolve_dtype(base_cfg.dtype)).to(
+            device()
+        )
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.eval()

@@ -41,7 +41,10 @@ def emotion_question(text: str) -> str:
 
 def classifier_messages(text: str) -> list[dict[str, str]]:
     c = prompt_spec()["classifier"]
-    return [{"role": "system", "content": c["system"]}, {"role": "user", "content": c["user"].format(text=text)}]
+    return [
+        {"role": "system", "content": c["system"]},
+        {"role": "user", "content": c["user"].format(text=text)},
+    ]
 
 
 def clean_reasoning(reasoning: str) -> str:
@@ -83,10 +86,14 @@ def parse_answer(generated: str) -> str | None:
 def split_reasoning(generated: str, variant: str) -> str:
     """The reasoning part of a Q->RA or Q->AR output (text before/after the answer line, without 'Reasoning:')."""
     if variant == "qra":
-        part = generated.split("\nAnswer:", 1)[0] if "\nAnswer:" in generated else generated.split("Answer:", 1)[0]
+        part = (
+            generated.split("\nAnswer:", 1)[0]
+            if "\nAnswer:" in generated
+            else generated.split("Answer:", 1)[0]
+        )
     elif variant == "qar":
         part = generated.split("\n", 1)[1] if "\n" in generated else ""
     else:
         return ""
     part = part.strip()
-    return part[len("Reasoning:"):].strip() if part.startswith("Reasoning:") else part
+    return part[len("Reasoning:") :].strip() if part.startswith("Reasoning:") else part

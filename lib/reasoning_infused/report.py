@@ -18,16 +18,26 @@ DISPLAY_NAMES = {
 }
 
 
-def results_frame(metrics: dict[str, Any], section: str = "classifiers", ood_set: str | None = None) -> pd.DataFrame:
+def results_frame(
+    metrics: dict[str, Any], section: str = "classifiers", ood_set: str | None = None
+) -> pd.DataFrame:
     block = metrics["ood"][ood_set] if ood_set else metrics[section]
     rows = []
     for name, m in block.items():
-        rows.append({
-            "classifier": DISPLAY_NAMES.get(name, name), "key": name, "n": m["n_test"],
-            "accuracy": m["accuracy"], "acc_lo": m["accuracy_ci"][0], "acc_hi": m["accuracy_ci"][1],
-            "macro_f1": m["macro_f1"], "f1_lo": m["macro_f1_ci"][0], "f1_hi": m["macro_f1_ci"][1],
-            "parse_failures": m["parse_failures"],
-        })
+        rows.append(
+            {
+                "classifier": DISPLAY_NAMES.get(name, name),
+                "key": name,
+                "n": m["n_test"],
+                "accuracy": m["accuracy"],
+                "acc_lo": m["accuracy_ci"][0],
+                "acc_hi": m["accuracy_ci"][1],
+                "macro_f1": m["macro_f1"],
+                "f1_lo": m["macro_f1_ci"][0],
+                "f1_hi": m["macro_f1_ci"][1],
+                "parse_failures": m["parse_failures"],
+            }
+        )
     return pd.DataFrame(rows).sort_values("accuracy", ascending=False).reset_index(drop=True)
 
 
@@ -35,22 +45,40 @@ def mcnemar_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for pair, r in metrics["mcnemar"].items():
         a, b = pair.split("__vs__")
-        rows.append({"first": a, "second": b, "accuracy_difference": r["accuracy_difference"],
-                     "only_first_correct": r["only_first_correct"], "only_second_correct": r["only_second_correct"],
-                     "p_value": r["p_value"]})
+        rows.append(
+            {
+                "first": a,
+                "second": b,
+                "accuracy_difference": r["accuracy_difference"],
+                "only_first_correct": r["only_first_correct"],
+                "only_second_correct": r["only_second_correct"],
+                "p_value": r["p_value"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _fmt_table(df: pd.DataFrame) -> str:
-    lines = ["| classifier | n | accuracy [95% CI] | macro-F1 [95% CI] | parse failures |", "|---|---|---|---|---|"]
+    lines = [
+        "| classifier | n | accuracy [95% CI] | macro-F1 [95% CI] | parse failures |",
+        "|---|---|---|---|---|",
+    ]
     for _, r in df.iterrows():
-        lines.append(f"| {r['classifier']} | {r['n']} | {r['accuracy']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}] | "
-                     f"{r['macro_f1']:.3f} [{r['f1_lo']:.3f}, {r['f1_hi']:.3f}] | {r['parse_failures']} |")
+        lines.append(
+            f"| {r['classifier']} | {r['n']} | {r['accuracy']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}] | "
+            f"{r['macro_f1']:.3f} [{r['f1_lo']:.3f}, {r['f1_hi']:.3f}] | {r['parse_failures']} |"
+        )
     return "\n".join(lines)
 
 
-KEY_PAIRS = [("qa", "qra"), ("qa", "qra_constrained"), ("qa", "qar"), ("qra", "qar"), ("qa", "tfidf_same_examples"),
-             ("qa", "zero_shot")]
+KEY_PAIRS = [
+    ("qa", "qra"),
+    ("qa", "qra_constrained"),
+    ("qa", "qar"),
+    ("qra", "qar"),
+    ("qa", "tfidf_same_examples"),
+    ("qa", "zero_shot"),
+]
 
 
 def results_table(metrics: dict[str, Any]) -> str:
@@ -58,30 +86,47 @@ def results_table(metrics: dict[str, Any]) -> str:
     out = ["### Test set (dair-ai/emotion)", "", _fmt_table(results_frame(metrics)), ""]
     ref = metrics.get("reference", {})
     if ref:
-        out.append(f"Reference (not measured here): fine-tuned encoders reach ~{ref['fine_tuned_encoders_accuracy']:.2f} "
-                   f"accuracy; the paper reports Q→RA {ref['paper_qra_minus_qa_points']:+.1f} points over Q→A.")
+        out.append(
+            f"Reference (not measured here): fine-tuned encoders reach ~{ref['fine_tuned_encoders_accuracy']:.2f} "
+            f"accuracy; the paper reports Q→RA {ref['paper_qra_minus_qa_points']:+.1f} points over Q→A."
+        )
         out.append("")
     if metrics.get("qra_selected_decoding"):
         out.append(f"Q→RA decoding chosen on validation: `{metrics['qra_selected_decoding']}`.")
         out.append("")
-    out += ["### McNemar tests (exact, paired, test set)", "", "| pair | accuracy difference | only first correct | only second correct | p |",
-            "|---|---|---|---|---|"]
+    out += [
+        "### McNemar tests (exact, paired, test set)",
+        "",
+        "| pair | accuracy difference | only first correct | only second correct | p |",
+        "|---|---|---|---|---|",
+    ]
     for a, b in KEY_PAIRS:
         key = f"{a}__vs__{b}" if f"{a}__vs__{b}" in metrics["mcnemar"] else f"{b}__vs__{a}"
         if key in metrics["mcnemar"]:
             r = metrics["mcnemar"][key]
             x, y = key.split("__vs__")
-            out.append(f"| {x} vs {y} | {r['accuracy_difference']:+.3f} | {r['only_first_correct']} | "
-                       f"{r['only_second_correct']} | {r['p_value']:.3g} |")
+            out.append(
+                f"| {x} vs {y} | {r['accuracy_difference']:+.3f} | {r['only_first_correct']} | "
+                f"{r['only_second_correct']} | {r['p_value']:.3g} |"
+            )
     for name in metrics.get("ood", {}):
-        out += ["", f"### Out of domain: {name} (evaluation only)", "", _fmt_table(results_frame(metrics, ood_set=name))]
+        out += [
+            "",
+            f"### Out of domain: {name} (evaluation only)",
+            "",
+            _fmt_table(results_frame(metrics, ood_set=name)),
+        ]
         tests = metrics.get("ood_mcnemar", {}).get(name, {})
         pairs = [p for p in ("qa__vs__qra", "qa__vs__qra_constrained", "qa__vs__qar") if p in tests]
         if pairs:
             out.append("")
-            out.append("McNemar: " + "; ".join(
-                f"{p.replace('__vs__', ' vs ')} {tests[p]['accuracy_difference']:+.3f} (p = {tests[p]['p_value']:.3g})"
-                for p in pairs))
+            out.append(
+                "McNemar: "
+                + "; ".join(
+                    f"{p.replace('__vs__', ' vs ')} {tests[p]['accuracy_difference']:+.3f} (p = {tests[p]['p_value']:.3g})"
+                    for p in pairs
+                )
+            )
     return "\n".join(out)
 
 
@@ -89,46 +134,86 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def readme_results(metrics: dict[str, Any], bench: dict[str, Any] | None = None,
-                   analysis: dict[str, Any] | None = None) -> str:
+def readme_results(
+    metrics: dict[str, Any], bench: dict[str, Any] | None = None, analysis: dict[str, Any] | None = None
+) -> str:
     """The README's results section, generated from the committed results files (never typed by hand)."""
     p = metrics["profile"]
     c = metrics["classifiers"]
-    out = [f"## Results ({p['name']} profile)", "",
-           f"Generated by `python -m reasoning_infused report --profile {p['name']} --readme README.md` from "
-           f"`results/{p['name']}/metrics.json` (code `{metrics['code_version']}`, prompts `{metrics['prompt_version']}`, "
-           f"{metrics['created_at']}). Test set: {metrics['data_sizes']['test']} examples; classifiers trained on "
-           f"{metrics['data_sizes']['train_classifier']} examples; validation {metrics['data_sizes']['validation']}.", ""]
+    out = [
+        f"## Results ({p['name']} profile)",
+        "",
+        f"Generated by `python -m reasoning_infused report --profile {p['name']} --readme README.md` from "
+        f"`results/{p['name']}/metrics.json` (code `{metrics['code_version']}`, prompts `{metrics['prompt_version']}`, "
+        f"{metrics['created_at']}). Test set: {metrics['data_sizes']['test']} examples; classifiers trained on "
+        f"{metrics['data_sizes']['train_classifier']} examples; validation {metrics['data_sizes']['validation']}.",
+        "",
+    ]
     out.append(results_table(metrics))
     if "qa" in c and "qra" in c:
         sel = metrics.get("qra_selected_decoding") or "qra"
         diff = (c[sel]["accuracy"] - c["qa"]["accuracy"]) * 100
         key = f"qa__vs__{sel}"
         pval = metrics["mcnemar"][key]["p_value"] if key in metrics["mcnemar"] else float("nan")
-        out += ["", "### Against the paper", "",
-                f"- Q→RA ({sel}, chosen on validation) minus Q→A: **{diff:+.1f} accuracy points** "
-                f"(McNemar p = {pval:.3g}); the paper reports +8.7 points for Llama-3.2-1B."]
+        out += [
+            "",
+            "### Against the paper",
+            "",
+            f"- Q→RA ({sel}, chosen on validation) minus Q→A: **{diff:+.1f} accuracy points** "
+            f"(McNemar p = {pval:.3g}); the paper reports +8.7 points for Llama-3.2-1B.",
+        ]
         if "qar" in c:
             out.append(f"- Q→AR minus Q→A: {(c['qar']['accuracy'] - c['qa']['accuracy']) * 100:+.1f} points.")
         if "tfidf_same_examples" in c:
-            out.append(f"- TF-IDF + LR on the same {metrics['data_sizes']['train_classifier']} examples: "
-                       f"{c['tfidf_same_examples']['accuracy']:.3f}; on all 16,000: {c['tfidf_full_train']['accuracy']:.3f}.")
+            out.append(
+                f"- TF-IDF + LR on the same {metrics['data_sizes']['train_classifier']} examples: "
+                f"{c['tfidf_same_examples']['accuracy']:.3f}; on all 16,000: {c['tfidf_full_train']['accuracy']:.3f}."
+            )
     if analysis and analysis.get("faithfulness_probe"):
-        out += ["", "### Faithfulness probe (Q→RA with a forced reasoning)", "",
-                "| condition | n | final label follows the reasoning | follows the model's own label | accuracy |",
-                "|---|---|---|---|---|"]
+        out += [
+            "",
+            "### Faithfulness probe (Q→RA with a forced reasoning)",
+            "",
+            "| condition | n | final label follows the reasoning | follows the model's own label | accuracy |",
+            "|---|---|---|---|---|",
+        ]
         for r in analysis["faithfulness_probe"]:
-            out.append(f"| {r['condition']} | {r['n']} | {r['follows_reasoning']:.2f} | {r['follows_text']:.2f} | {r['accuracy']:.2f} |")
+            out.append(
+                f"| {r['condition']} | {r['n']} | {r['follows_reasoning']:.2f} | {r['follows_text']:.2f} | {r['accuracy']:.2f} |"
+            )
     st = metrics.get("stage_seconds", {})
     if st:
-        out += ["", "### Time per stage (wall time each artifact took, 2 CPU cores)", "", "| stage | time |", "|---|---|"]
+        out += [
+            "",
+            "### Time per stage (wall time each artifact took, 2 CPU cores)",
+            "",
+            "| stage | time |",
+            "|---|---|",
+        ]
         out += [f"| {k} | {_fmt_s(v)} |" for k, v in st.items() if k != "evaluate_metrics_only"]
     if bench:
-        out += ["", "### Performance (`results/" + p["name"] + "/bench.json`)", "", "| figure | value |", "|---|---|"]
-        for k in ("matmul_gflops", "train_tokens_per_s", "train_speedup_vs_trl_default", "train_speedup_vs_trl_fp32",
-                  "train_fraction_of_compute_limit", "augment_tokens_per_s", "augment_batch1_tokens_per_s",
-                  "augment_speedup_vs_batch1", "decode_fraction_of_compute_limit", "qa_predict_examples_per_s",
-                  "qra_generate_examples_per_s", "study_minutes", "peak_rss_gib"):
+        out += [
+            "",
+            "### Performance (`results/" + p["name"] + "/bench.json`)",
+            "",
+            "| figure | value |",
+            "|---|---|",
+        ]
+        for k in (
+            "matmul_gflops",
+            "train_tokens_per_s",
+            "train_speedup_vs_trl_default",
+            "train_speedup_vs_trl_fp32",
+            "train_fraction_of_compute_limit",
+            "augment_tokens_per_s",
+            "augment_batch1_tokens_per_s",
+            "augment_speedup_vs_batch1",
+            "decode_fraction_of_compute_limit",
+            "qa_predict_examples_per_s",
+            "qra_generate_examples_per_s",
+            "study_minutes",
+            "peak_rss_gib",
+        ):
             v = bench.get(k)
             out.append(f"| {k} | {v:.3g} |" if isinstance(v, (int, float)) else f"| {k} | {v} |")
     return "\n".join(out)

@@ -50,7 +50,9 @@ def execute_notebook(path: Path, profile_name: str, timeout: int = 1800, output:
     old = os.environ.get("RI_PROFILE")
     os.environ["RI_PROFILE"] = profile_name
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
     finally:
         if old is None:
             os.environ.pop("RI_PROFILE", None)
@@ -73,8 +75,12 @@ def _run_cli_stage(profile_arg: str, overrides: list[str], stage: str, *args: st
     subprocess.run(cmd, check=True)
 
 
-def run_study(profile: Profile, notebooks: bool = True, profile_arg: str | None = None,
-              overrides: list[str] | None = None) -> None:
+def run_study(
+    profile: Profile,
+    notebooks: bool = True,
+    profile_arg: str | None = None,
+    overrides: list[str] | None = None,
+) -> None:
     """Every stage in order, each in its own process, timed; then the notebooks are executed and saved."""
     import resource
 
@@ -83,8 +89,13 @@ def run_study(profile: Profile, notebooks: bool = True, profile_arg: str | None 
     t_start = time.time()
     profile.results_dir.mkdir(parents=True, exist_ok=True)
     save_profile(profile, profile.results_dir / "profile.yaml")
-    stages: list[tuple[str, tuple[str, ...]]] = [("train_generator", ("train-generator",)), ("augment", ("augment",))]
-    stages += [(f"train_classifier_{v}", ("train-classifier", "--variant", v)) for v in profile.classifier.variants]
+    stages: list[tuple[str, tuple[str, ...]]] = [
+        ("train_generator", ("train-generator",)),
+        ("augment", ("augment",)),
+    ]
+    stages += [
+        (f"train_classifier_{v}", ("train-classifier", "--variant", v)) for v in profile.classifier.variants
+    ]
     stages += [("evaluate", ("evaluate",)), ("analyze", ("analyze",))]
     for name, cli in stages:
         print(f"\n===== {name} ({profile.name}) =====", flush=True)
@@ -93,14 +104,24 @@ def run_study(profile: Profile, notebooks: bool = True, profile_arg: str | None 
         _record(profile, name, time.time() - t0)
         rss_path = profile.results_dir / "peak_rss_gib.json"
         r = json.loads(rss_path.read_text()) if rss_path.exists() else {}
-        r[name] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3)  # max over stages so far
+        r[name] = round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3
+        )  # max over stages so far
         write_json(rss_path, r)
     if notebooks:
         # the default profile's executed notebooks are the committed ones; other profiles' go to the run folder
         out_dir = REPO_ROOT / "notebooks" if profile.name == "default" else profile.run_dir / "notebooks"
         out_dir.mkdir(parents=True, exist_ok=True)
         for nb in NOTEBOOKS:
-            run_stage(profile, f"notebook_{nb[:2]}", execute_notebook, REPO_ROOT / "notebooks" / nb, profile_arg,
-                      output=out_dir / nb)
+            run_stage(
+                profile,
+                f"notebook_{nb[:2]}",
+                execute_notebook,
+                REPO_ROOT / "notebooks" / nb,
+                profile_arg,
+                output=out_dir / nb,
+            )
     _record(profile, "study_total", time.time() - t_start)
-    print(f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}")
+    print(
+        f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}"
+    )

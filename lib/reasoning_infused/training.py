@@ -36,7 +36,9 @@ def render_prompt(tok: PreTrainedTokenizerBase, messages: list[dict[str, str]]) 
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def tokenize_examples(tok: PreTrainedTokenizerBase, examples: list[SFTExample], max_length: int) -> tuple[Dataset, int]:
+def tokenize_examples(
+    tok: PreTrainedTokenizerBase, examples: list[SFTExample], max_length: int
+) -> tuple[Dataset, int]:
     """Pre-tokenised rows (input_ids, completion_mask); rows longer than max_length are dropped and counted."""
     prompts = tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
     completions = tok([e.completion for e in examples], add_special_tokens=False)["input_ids"]
@@ -78,15 +80,21 @@ def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
     return m.get_base_model() if hasattr(m, "get_base_model") else m
 
 
-def completion_only_loss(model: torch.nn.Module, inputs: dict[str, torch.Tensor], num_items_in_batch=None) -> torch.Tensor:
+def completion_only_loss(
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], num_items_in_batch=None
+) -> torch.Tensor:
     """Cross-entropy on completion tokens, with the LM head computed only at those positions.
 
     The decoder runs once over the batch; the (49k-wide) LM head and softmax run only where there is a label,
     which on a CPU is most of what TRL's per-token metrics and full-logit paths cost beyond the backbone.
     """
     lm = _causal_lm(model)
-    hidden = lm.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                              position_ids=inputs.get("position_ids"), use_cache=False).last_hidden_state
+    hidden = lm.get_decoder()(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs.get("attention_mask"),
+        position_ids=inputs.get("position_ids"),
+        use_cache=False,
+    ).last_hidden_state
     labels = inputs["labels"][:, 1:]
     keep = labels != -100
     logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
@@ -152,8 +160,12 @@ def _apply_lora(model: torch.nn.Module, tc: TrainConfig) -> torch.nn.Module:
     n_layers = model.config.num_hidden_layers
     layers = list(range(n_layers - tc.lora_top_layers, n_layers)) if tc.lora_top_layers else None
     cfg = LoraConfig(
-        r=tc.lora_r, lora_alpha=tc.lora_alpha, lora_dropout=tc.lora_dropout, target_modules=tc.lora_target_modules,
-        layers_to_transform=layers, task_type="CAUSAL_LM",
+        r=tc.lora_r,
+        lora_alpha=tc.lora_alpha,
+        lora_dropout=tc.lora_dropout,
+        target_modules=tc.lora_target_modules,
+        layers_to_transform=layers,
+        task_type="CAUSAL_LM",
     )
     return get_peft_model(model, cfg)
 
@@ -177,7 +189,9 @@ def train_sft(
     out_dir = Path(out_dir)
     if artifact_complete(out_dir) and not force:
         meta = json.loads((out_dir / "metadata.json").read_text())
-        print(f"[{name}] reusing trained artifact {out_dir} (trained {meta.get('finished_at', '?')}); --force retrains")
+        print(
+            f"[{name}] reusing trained artifact {out_dir} (trained {meta.get('finished_at', '?')}); --force retrains"
+        )
         return meta
     if force and out_dir.exists():
         # keep the old run: it is renamed, never deleted
@@ -205,8 +219,13 @@ def train_sft(
         f"fine-tuning of {trainable:,} / {total:,} parameters, {resolve_dtype(model_cfg.dtype)} on {device()}",
         flush=True,
     )
-    trainer = _fast_trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=tok,
-                         callbacks=[_StepLog(out_dir / "train_log.jsonl"), *(callbacks or [])])
+    trainer = _fast_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tok,
+        callbacks=[_StepLog(out_dir / "train_log.jsonl"), *(callbacks or [])],
+    )
     resume = _latest_checkpoint(ckpt_dir)
     if resume:
         print(f"[{name}] resuming from {resume}", flush=True)
@@ -250,14 +269,17 @@ def train_sft(
     }
     write_json(out_dir / "metadata.json", meta)  # written last: marks the artifact complete
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # intermediate checkpoints are only for resuming
-    print(f"[{name}] trained in {wall:.0f} s: {meta['tokens_per_second']:.0f} tokens/s "
-          f"({meta['supervised_tokens_per_second']:.0f} supervised tokens/s), final loss {result.training_loss:.3f}")
+    print(
+        f"[{name}] trained in {wall:.0f} s: {meta['tokens_per_second']:.0f} tokens/s "
+        f"({meta['supervised_tokens_per_second']:.0f} supervised tokens/s), final loss {result.training_loss:.3f}"
+    )
     return meta
 
 
 @torch.no_grad()
-def completion_loss(model: torch.nn.Module, tok: PreTrainedTokenizerBase, examples: list[SFTExample],
-                    batch_size: int = 16) -> float:
+def completion_loss(
+    model: torch.nn.Module, tok: PreTrainedTokenizerBase, examples: list[SFTExample], batch_size: int = 16
+) -> float:
     """Mean negative log-likelihood per completion token (the held-out loss of the generator)."""
     model.eval()
     ds, _ = tokenize_examples(tok, examples, max_length=10**9)
