@@ -38,3 +38,87 @@ def test_batched_left_padded_generation_equals_one_by_one():
     batched = [g.text for g in generate_all(b, prompts, 6, batch_size=3)]
     single = [generate_all(b, [p], 6, batch_size=1)[0].text for p in prompts]
     assert batched == single
+
+
+def _chat_prompts(tok, texts):
+    from reasoning_infused.classifiers import classifier_prompt
+
+    return [classifier_prompt(tok, t) for t in texts]
+
+
+def test_common_prefix_length_leaves_every_row_a_token_of_its_own():
+    from reasoning_infused.inference import common_prefix_length
+
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
+    assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1
+    assert common_prefix_length([[5], [5]]) == 0
+    assert common_prefix_length([[1, 2, 3], [9, 2, 3]]) == 0
+
+
+def test_fast_greedy_decoding_equals_generate_when_rows_finish_at_different_steps():
+    from reasoning_infused.inference import greedy_generate
+
+    model, tok = load_model_and_tokenizer(load_profile("smoke").model)
+    texts = [
+        "i feel great",
+        "a much longer text about a day that went badly wrong",
+        "so so",
+        "why me",
+        "we won the match today and everyone cheered",
+        "nothing",
+    ]
+    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, texts)]
+    n_new = 10
+
+    def reference(eos):  # transformers' generate, one prompt at a time, cut at eos
+        out = []
+        for ids in enc:
+            with torch.no_grad():
+                g = model.generate(
+                    input_ids=torch.tensor([ids]),
+                    attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                    max_new_tokens=n_new,
+                    do_sample=False,
+                    eos_token_id=eos,
+                    pad_token_id=tok.pad_token_id,
+                )[0, len(ids) :].tolist()
+            out.append((g[: g.index(eos)], "stop") if eos in g else (g, "length"))
+        return out
+
+    free = reference(tok.eos_token_id)
+    # a token the random model emits at different steps in different rows, used as end of turn: rows then
+    # finish at different steps and leave the batch
+    stops = {}
+    for g, _ in free:
+        for step, t in enumerate(g[1:], 1):
+            stops.setdefault(t, set()).add(step)
+    eos = max(stops, key=lambda t: (len(stops[t]), t))
+    want = reference(eos)
+    assert len({len(g) for g, _ in want}) > 1 and {"stop"} <= {r for _, r in want}
+    got = greedy_generate(model, enc, n_new, eos, tok.pad_token_id, drop_fraction=0.1)
+    assert got == want
+
+
+def test_label_scores_with_a_shared_chat_prefix_equal_a_plain_forward_pass():
+    model, tok = load_model_and_tokenizer(load_profile("smoke").model)
+    prompts = [
+        p + "Answer:" for p in _chat_prompts(tok, ["i feel great", "a longer text about my awful day", "ok"])
+    ]
+    labels = [
+        "joy",
+        "joy-filled",
+        "anger",
+    ]  # " joy" and " joy-filled" share a first token: the per-label path
+    for labs in (None, labels):
+        kw = {} if labs is None else {"labels": labs}
+        scores = score_labels(model, tok, prompts, batch_size=3, **kw)
+        for i, p in enumerate(prompts):
+            ids = tok.encode(p, add_special_tokens=False)
+            for k, lab in enumerate(labs or ["sadness", "joy", "love", "anger", "fear", "surprise"]):
+                lab_ids = label_token_ids(tok, [lab])[0]
+                full = torch.tensor([ids + lab_ids])
+                with torch.no_grad():
+                    logp = torch.log_softmax(model(full).logits[0], -1)
+                n = 1 if labs is None else len(lab_ids)
+                ref = sum(float(logp[len(ids) - 1 + t, lab_ids[t]]) for t in range(n))
+                assert abs(scores[i, k] - ref) < 1e-4, (p, lab)

@@ -134,3 +134,20 @@ def test_corrupt_middle_line_is_an_error(tmp_path):
     with pytest.raises(ValueError, match=r"r\.jsonl:2"):
         read_jsonl(p)
     json.loads('{"ok": 1}')
+
+
+def test_vectorised_macro_f1_equals_sklearn():
+    import numpy as np
+    from reasoning_infused.metrics import macro_f1_rows
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 6, size=(20, 50))
+    pred = np.where(rng.random((20, 50)) < 0.6, gold, rng.integers(-1, 6, size=(20, 50)))  # -1: parse failure
+    pred[0] = -1  # a row with no valid prediction
+    for labels in ([0, 1, 2, 3, 4, 5], [0, 1, 3, 4]):
+        want = [
+            f1_score(g, p, labels=labels, average="macro", zero_division=0)
+            for g, p in zip(gold, pred, strict=True)
+        ]
+        assert np.allclose(macro_f1_rows(gold, pred, labels), want)

@@ -52,12 +52,14 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
     from trl import SFTConfig, SFTTrainer
 
     from .modeling import load_model_and_tokenizer
+    from .study import peak_rss_gib
     from .training import _apply_lora, _fast_trainer_class, build_sft_config, tokenize_examples
 
     model, tok = load_model_and_tokenizer(profile.model, profile.seed)
     tc = profile.classifier.train
     ds, _ = tokenize_examples(tok, examples, tc.max_length)
-    n_rows = (steps + 1) * batch_size
+    accum = tc.grad_accum if mode == "project" else 1
+    n_rows = (steps + 1) * batch_size * accum
     ds = ds.select(range(min(n_rows, len(ds))))
     model = _apply_lora(model, tc)
     timer = _StepTimer()
@@ -97,13 +99,15 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
     trainer.compute_loss = counting_loss
     trainer.train()
     timed = sum(e - s for s, e in zip(timer.starts[1:], timer.ends[1:], strict=False))
-    tokens = sum(lengths[1:])
+    tokens = sum(lengths[accum:])  # micro-batches after the warm-up step
     return {
         "mode": mode,
         "bf16": bool(args.bf16),
         "gradient_checkpointing": bool(args.gradient_checkpointing),
         "timed_steps": len(timer.ends) - 1,
         "batch_size": batch_size,
+        "grad_accum": accum,
+        "peak_rss_gib_so_far": peak_rss_gib(),
         "tokens": tokens,
         "seconds": timed,
         "tokens_per_s": tokens / timed,

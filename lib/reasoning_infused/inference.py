@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
+from transformers.cache_utils import Cache, DynamicLayer
 
 from .data import LABELS
 
@@ -50,12 +51,155 @@ def _length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def common_prefix_length(seqs: list[list[int]]) -> int:
+    """Length of the token prefix every sequence shares, leaving each at least one token of its own."""
+    n = min(len(s) for s in seqs) - 1
+    first = seqs[0]
+    for i in range(max(n, 0)):
+        if any(s[i] != first[i] for s in seqs):
+            return i
+    return max(n, 0)
+
+
+class _BufferedKVLayer(DynamicLayer):
+    """A KV-cache layer that writes each step into a preallocated buffer and returns a view of the filled part.
+
+    transformers' DynamicLayer concatenates, copying the whole cache at every decoding step: about a third of the
+    step time on a 2-core CPU (measured with torch.profiler on SmolLM2-135M, batch 64)."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        b, h, _, d = key_states.shape
+        self.device = key_states.device
+        self.key_buffer = key_states.new_empty((b, h, self.capacity, d))
+        self.value_buffer = value_states.new_empty(
+            (b, value_states.shape[1], self.capacity, value_states.shape[-1])
+        )
+        self.is_initialized = True
+
+    def _refresh_views(self) -> None:
+        self.keys = self.key_buffer[:, :, : self.length]
+        self.values = self.value_buffer[:, :, : self.length]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        t = key_states.shape[-2]
+        if self.length + t > self.capacity:
+            raise RuntimeError(f"KV buffer full ({self.capacity} positions)")
+        self.key_buffer[:, :, self.length : self.length + t] = key_states
+        self.value_buffer[:, :, self.length : self.length + t] = value_states
+        self.length += t
+        self._refresh_views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def expand_batch(self, batch_size: int) -> None:
+        """Broadcast a batch-1 cache (a shared prompt prefix) to `batch_size` rows."""
+        self.key_buffer = self.key_buffer.expand(batch_size, -1, -1, -1).contiguous()
+        self.value_buffer = self.value_buffer.expand(batch_size, -1, -1, -1).contiguous()
+        self._refresh_views()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.key_buffer = self.key_buffer[indices]
+        self.value_buffer = self.value_buffer[indices]
+        self._refresh_views()
+
+
+@torch.inference_mode()
+def greedy_generate(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    max_new_tokens: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    drop_fraction: float = 0.25,
+) -> list[tuple[list[int], str]]:
+    """Greedy decoding of one batch of tokenized prompts; returns (generated ids without eos, finish reason).
+
+    Same tokens as `model.generate(do_sample=False)` (tested), with three CPU savings: the prompt prefix all rows
+    share (the chat template and system prompt) is computed once; the KV cache is written into a preallocated
+    buffer instead of being concatenated every step; finished rows leave the batch once they are at least
+    `drop_fraction` of it (dropping copies the cache, so it is not done for every single row)."""
+    if max_new_tokens < 1 or not prompts:
+        return [([], "length") for _ in prompts]
+    dev = next(model.parameters()).device
+    b = len(prompts)
+    p = common_prefix_length(prompts) if b > 1 else 0
+    suffixes = [s[p:] for s in prompts]
+    width = max(len(s) for s in suffixes)
+    n_layers = model.config.num_hidden_layers
+    cache = Cache(layers=[_BufferedKVLayer(p + width + max_new_tokens) for _ in range(n_layers)])
+    if p:
+        model(
+            input_ids=torch.tensor([prompts[0][:p]], device=dev),
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        for layer in cache.layers:
+            layer.expand_batch(b)
+    ids = torch.full((b, width), pad_token_id, dtype=torch.long)
+    att = torch.zeros((b, p + width), dtype=torch.long)
+    att[:, :p] = 1
+    for j, s in enumerate(suffixes):  # left padding after the shared prefix
+        ids[j, width - len(s) :] = torch.tensor(s)
+        att[j, p + width - len(s) :] = 1
+    ids, att = ids.to(dev), att.to(dev)
+    positions = (att.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=ids,
+        attention_mask=att,
+        position_ids=positions[:, p:],
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    nxt = out.logits[:, -1].argmax(-1)
+    pos = positions[:, -1]
+    rows = torch.arange(b, device=dev)  # original index of each live row
+    done = torch.zeros(b, dtype=torch.bool, device=dev)
+    generated: list[list[int]] = [[] for _ in range(b)]
+    reasons = ["length"] * b
+    for step in range(max_new_tokens):
+        for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist(), strict=True):
+            if d:
+                continue
+            if t == eos_token_id:
+                reasons[r] = "stop"
+            else:
+                generated[r].append(t)
+        done = done | (nxt == eos_token_id)
+        if step == max_new_tokens - 1 or bool(done.all()):
+            break
+        if int(done.sum()) >= max(1, drop_fraction * len(rows)):
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, nxt, pos, att, done = rows[keep], nxt[keep], pos[keep], att[keep], done[keep]
+        att = torch.cat([att, att.new_ones((len(rows), 1))], 1)
+        pos = pos + 1
+        out = model(
+            input_ids=nxt[:, None], attention_mask=att, position_ids=pos[:, None], cache=cache, use_cache=True
+        )
+        nxt = out.logits[:, -1].argmax(-1)
+    return list(zip(generated, reasons, strict=True))
+
+
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model: torch.nn.Module, tok: PreTrainedTokenizerBase):
+    def __init__(self, model: torch.nn.Module, tok: PreTrainedTokenizerBase, fast_greedy: bool = True):
         self.model = model.eval()
         self.tok = tok
+        # greedy decoding through `greedy_generate` (shared-prefix prefill, buffered KV cache, finished rows
+        # dropped); False, or sampling, uses `model.generate`
+        self.fast_greedy = fast_greedy
 
     @torch.inference_mode()
     def generate_batches(
@@ -78,6 +222,20 @@ class TransformersBackend:
         bar = tqdm(total=len(prompts), desc=desc, unit="ex", smoothing=0.1)
         t0, n_gen = time.time(), 0
         for batch in _length_sorted_batches([len(e) for e in enc], batch_size):
+            if not do_sample and not generate_kwargs and self.fast_greedy:
+                gens = []
+                for row, reason in greedy_generate(
+                    self.model, [enc[i] for i in batch], max_new_tokens, eos, tok.pad_token_id
+                ):
+                    gens.append(
+                        Generation(tok.decode(row, skip_special_tokens=True).strip(), len(row), reason)
+                    )
+                    n_gen += len(row)
+                bar.update(len(batch))
+                dt = time.time() - t0
+                bar.set_postfix(ex_per_s=f"{bar.n / dt:.2f}", tok_per_s=f"{n_gen / dt:.0f}")
+                yield batch, gens
+                continue
             width = max(len(enc[i]) for i in batch)
             ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
             att = torch.zeros((len(batch), width), dtype=torch.long)
@@ -197,6 +355,39 @@ def label_token_ids(tok: PreTrainedTokenizerBase, labels: list[str] = LABELS) ->
     return [tok.encode(" " + lab, add_special_tokens=False) for lab in labels]
 
 
+def _shared_prefix_forward(
+    decoder: torch.nn.Module, seqs: list[list[int]], pad_token_id: int, dev: torch.device
+) -> tuple[torch.Tensor, int]:
+    """Last hidden states of right-padded `seqs`, the prefix they all share computed once.
+
+    Returns (hidden [n, width - shared, d], shared): row j's position t is at hidden[j, t - shared]."""
+    shared = common_prefix_length(seqs) if len(seqs) > 1 else 0
+    suffixes = [s[shared:] for s in seqs]
+    width = max(len(s) for s in suffixes)
+    cache = None
+    if shared:
+        n_layers = decoder.config.num_hidden_layers
+        cache = Cache(layers=[_BufferedKVLayer(shared + width) for _ in range(n_layers)])
+        decoder(input_ids=torch.tensor([seqs[0][:shared]], device=dev), cache=cache, use_cache=True)
+        for layer in cache.layers:
+            layer.expand_batch(len(seqs))
+    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+    att = torch.zeros((len(seqs), shared + width), dtype=torch.long)
+    att[:, :shared] = 1
+    for j, s in enumerate(suffixes):  # right padding: positions stay 0..n-1
+        ids[j, : len(s)] = torch.tensor(s)
+        att[j, shared : shared + len(s)] = 1
+    positions = torch.arange(shared, shared + width, device=dev).expand(len(seqs), -1)
+    out = decoder(
+        input_ids=ids.to(dev),
+        attention_mask=att.to(dev),
+        position_ids=positions,
+        cache=cache,
+        use_cache=cache is not None,
+    )
+    return out.last_hidden_state, shared
+
+
 @torch.inference_mode()
 def score_labels(
     model: torch.nn.Module,
@@ -232,21 +423,29 @@ def score_labels(
     for s in range(0, len(order), batch_size):
         chunk = [seqs[j] for j in order[s : s + batch_size]]
         full = [p + (lab_ids[k][:-1] if k is not None else []) for _, p, k in chunk]
-        width = max(len(f) for f in full)
-        ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-        att = torch.zeros((len(chunk), width), dtype=torch.long)
-        for j, f in enumerate(full):  # right padding: positions stay 0..n-1
-            ids[j, : len(f)] = torch.tensor(f)
-            att[j, : len(f)] = 1
-        hidden = decoder(input_ids=ids.to(dev), attention_mask=att.to(dev)).last_hidden_state
-        for j, (i, p, k) in enumerate(chunk):
-            if k is None:  # the last prompt position predicts every label's (distinct) first token
-                logp = torch.log_softmax(head(hidden[j, len(p) - 1]).float(), -1)
-                scores[i] = logp[first].cpu().numpy()
-            else:
-                pos = torch.arange(len(p) - 1, len(p) - 1 + len(lab_ids[k]), device=dev)
-                logp = torch.log_softmax(head(hidden[j, pos]).float(), -1)
-                scores[i, k] = float(logp[torch.arange(len(pos)), torch.tensor(lab_ids[k], device=dev)].sum())
+        hidden, shared = _shared_prefix_forward(decoder, full, tok.pad_token_id, dev)
+        # one LM-head matmul for the whole chunk (per-row calls read the 49k x d head once per row)
+        rows_, cols, targets, owner = [], [], [], []
+        for j, (_, p, k) in enumerate(chunk):
+            n = (
+                1 if k is None else len(lab_ids[k])
+            )  # the last prompt position predicts each label's first token
+            rows_ += [j] * n
+            cols += range(len(p) - 1 - shared, len(p) - 1 - shared + n)
+            owner += [j] * n
+            targets += [] if k is None else lab_ids[k]
+        logp = torch.log_softmax(
+            head(hidden[torch.tensor(rows_, device=dev), torch.tensor(cols, device=dev)]).float(), -1
+        )
+        if chunk[0][2] is None:
+            scores[[i for i, _, _ in chunk]] = logp[:, first].cpu().numpy()
+        else:
+            tok_logp = (
+                logp[torch.arange(len(targets), device=dev), torch.tensor(targets, device=dev)].cpu().numpy()
+            )
+            for pos, j in enumerate(owner):
+                i, _, k = chunk[j]
+                scores[i, k] += tok_logp[pos]
         bar.update(len({c[0] for c in chunk}) if chunk[0][2] is None else len(chunk) / len(labels))
     bar.close()
     return scores

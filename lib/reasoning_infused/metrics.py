@@ -29,6 +29,17 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def macro_f1_rows(gold: np.ndarray, pred: np.ndarray, labels: list[int]) -> np.ndarray:
+    """Macro-F1 of each row of [k, n] gold/prediction arrays (sklearn's definition with zero_division=0)."""
+    f1s = []
+    for lab in labels:
+        g, p = gold == lab, pred == lab
+        tp = (g & p).sum(axis=1)
+        denom = 2 * tp + (~g & p).sum(axis=1) + (g & ~p).sum(axis=1)
+        f1s.append(np.divide(2 * tp, denom, out=np.zeros(len(tp)), where=denom > 0))
+    return np.mean(f1s, axis=0)
+
+
 def bootstrap_macro_f1_ci(
     gold: np.ndarray,
     pred: np.ndarray,
@@ -37,12 +48,13 @@ def bootstrap_macro_f1_ci(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
+    """Percentile bootstrap interval of macro-F1 (vectorised: 1,000 sklearn calls took ~3 s per classifier)."""
     rng = np.random.default_rng(seed + 1)
     n = len(gold)
-    vals = []
-    for _ in range(n_samples):
-        idx = rng.integers(0, n, size=n)
-        vals.append(f1_score(gold[idx], pred[idx], labels=labels, average="macro", zero_division=0))
+    idx = np.stack(
+        [rng.integers(0, n, size=n) for _ in range(n_samples)]
+    )  # same draws as one call per sample
+    vals = macro_f1_rows(gold[idx], pred[idx], labels)
     lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return float(lo), float(hi)
 

@@ -121,6 +121,12 @@ def run_study(
                 profile_arg,
                 output=out_dir / nb,
             )
+        rss_path = profile.results_dir / "peak_rss_gib.json"
+        r = json.loads(rss_path.read_text()) if rss_path.exists() else {}
+        r["notebooks"] = round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3
+        )  # kernels too
+        write_json(rss_path, r)
     _record(profile, "study_total", time.time() - t_start)
     print(
         f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}"
