@@ -29,6 +29,8 @@ def test_unknown_key_names_the_key(tmp_path):
         ("classifier:\n  variants: [qa, qx]\n", "classifier.variants"),
         ("generator:\n  sources: {nope: 3}\n", "generator.sources.nope"),
         ("data:\n  train_size: 1.5\n", "data.train_size"),
+        ("classifier:\n  backend: tgi\n", "classifier.backend"),
+        ("classifier:\n  vllm_gpu_memory_utilization: 1.5\n", "classifier.vllm_gpu_memory_utilization"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, yaml_text, key):

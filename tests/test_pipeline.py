@@ -162,3 +162,43 @@ def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
         ]
         scores.append(score_labels(model, tok, prompts, batch_size=2))
     assert np.array_equal(scores[0], scores[1])
+
+
+def test_lora_artifact_merged_once_for_vllm_gives_the_same_logits(smoke_study):
+    import torch
+    from reasoning_infused.classifiers import classifier_dir
+    from reasoning_infused.modeling import load_trained, merged_checkpoint
+    from transformers import AutoModelForCausalLM
+
+    p = smoke_study["profile"]
+    d = classifier_dir(p, "qra")
+    merged = merged_checkpoint(p.model, d, p.seed)
+    assert (
+        merged == d / "merged" and (merged / "config.json").exists() and (merged / "tokenizer.json").exists()
+    )
+    stamp = (merged / "config.json").stat().st_mtime
+    assert (
+        merged_checkpoint(p.model, d, p.seed) == merged and (merged / "config.json").stat().st_mtime == stamp
+    )
+    ids = torch.tensor([[1, 200, 300, 400]])
+    ref, _ = load_trained(p.model, d, p.seed)
+    plain = AutoModelForCausalLM.from_pretrained(merged).eval()
+    with torch.no_grad():
+        assert torch.allclose(ref(ids).logits, plain(ids).logits, atol=1e-5)
+
+
+def test_vllm_backend_without_vllm_says_how_to_install_it(smoke_study):
+    import pytest
+    from reasoning_infused.classifiers import load_classifier, predict
+    from reasoning_infused.config import load_profile
+
+    try:
+        import vllm  # noqa: F401
+
+        pytest.skip("vllm is installed")
+    except ImportError:
+        pass
+    p = load_profile("smoke", overrides=["classifier.backend=vllm"])
+    model, tok = load_classifier(p, "qra")
+    with pytest.raises(RuntimeError, match="pip install vllm"):
+        predict(model, tok, "qra", ["i feel fine"], [1], p)

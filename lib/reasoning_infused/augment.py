@@ -17,7 +17,8 @@ from datasets import Dataset, load_from_disk
 from .config import Profile
 from .data import LABELS, load_emotion, stratified_subsample
 from .generator import generator_dir, load_generator
-from .inference import make_backend
+from .inference import VLLMBackend, make_backend
+from .modeling import load_tokenizer, merged_checkpoint
 from .prompts import emotion_question, generator_messages, prompt_version
 from .provenance import append_jsonl, code_version, read_jsonl, write_json
 from .training import render_prompt
@@ -195,9 +196,15 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
         print(f"[augment] all {len(rows)} reasonings present in {path}")
         return path
     print(f"[augment] {len(done)} rows present, generating {len(todo)} with key {key}", flush=True)
-    model, tok = load_generator(profile)
     a = profile.augment
-    backend = make_backend(a.backend, model, tok, str(generator_dir(profile)))
+    if a.backend == "vllm":  # vLLM loads the weights itself (a LoRA generator is merged once for it)
+        tok = load_tokenizer(profile.model)
+        backend = VLLMBackend(
+            str(merged_checkpoint(profile.model, generator_dir(profile), profile.seed)), tok
+        )
+    else:
+        model, tok = load_generator(profile)
+        backend = make_backend(a.backend, model, tok)
     prompts = generation_prompts(tok, todo)
     t0, n_tokens = time.time(), 0
     for idx, gens in backend.generate_batches(
@@ -242,6 +249,8 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
             "examples_per_second": len(todo) / wall,
             "batch_size": a.batch_size,
             "backend": a.backend,
+            # where the time went (transformers backend, greedy): prompt prefill vs token-by-token decoding
+            "phases": dict(getattr(backend, "stats", {})),
             "code_version": code_version(),
         }
     )

@@ -13,8 +13,8 @@ from datasets import Dataset
 from .augment import load_augmented
 from .config import Profile
 from .data import LABELS
-from .inference import TransformersBackend, generate_all, score_labels
-from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained
+from .inference import GenerationBackend, TransformersBackend, VLLMBackend, generate_all, score_labels
+from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained, merged_checkpoint
 from .prompts import (
     VARIANTS,
     answer_prefix,
@@ -79,6 +79,21 @@ def train_classifier(profile: Profile, variant: str, force: bool = False) -> dic
     )
 
 
+_VLLM_ENGINES: dict[str, VLLMBackend] = {}  # one engine per process and model: the splits share it
+
+
+def _generation_backend(profile: Profile, model, tok) -> GenerationBackend:
+    """Q->RA free generation: the transformers model already loaded, or a vLLM engine on the merged weights."""
+    if profile.classifier.backend != "vllm":
+        return TransformersBackend(model, tok)
+    path = str(merged_checkpoint(profile.model, classifier_dir(profile, "qra"), profile.seed))
+    if path not in _VLLM_ENGINES:
+        _VLLM_ENGINES[path] = VLLMBackend(
+            path, tok, gpu_memory_utilization=profile.classifier.vllm_gpu_memory_utilization
+        )
+    return _VLLM_ENGINES[path]
+
+
 def predict(
     model, tok, variant: str, texts: list[str], golds: list[int], profile: Profile, desc: str = ""
 ) -> list[dict[str, Any]]:
@@ -107,7 +122,7 @@ def predict(
     if variant != "qra":
         raise ValueError(f"unknown variant {variant!r}")
     gens = generate_all(
-        TransformersBackend(model, tok),
+        _generation_backend(profile, model, tok),
         base_prompts,
         profile.classifier.max_new_tokens,
         bs,
@@ -195,6 +210,7 @@ def predict_to_file(
             **ident,
             "wall_seconds": wall,
             "examples_per_second": len(ds) / wall,
+            "generation_backend": profile.classifier.backend if variant == "qra" else None,
             "code_version": code_version(),
         },
     )

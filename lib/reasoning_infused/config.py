@@ -133,6 +133,10 @@ class ClassifierConfig:
     # Q->RA generation budget: reasoning plus the answer line.
     max_new_tokens: int = 64
     predict_batch_size: int = 64
+    # Q->RA free generation: "transformers" (greedy_generate) or "vllm" (GPU, optional dependency; the constrained
+    # scoring still runs in transformers, so vLLM gets only this share of the GPU memory)
+    backend: str = "transformers"
+    vllm_gpu_memory_utilization: float = 0.5
 
 
 @dataclass
@@ -288,6 +292,16 @@ def _validate(p: Profile) -> None:
         p.augment.backend in {"transformers", "vllm"},
         "augment.backend",
         f"unknown backend {p.augment.backend!r}",
+    )
+    check(
+        p.classifier.backend in {"transformers", "vllm"},
+        "classifier.backend",
+        f"unknown backend {p.classifier.backend!r}",
+    )
+    check(
+        0 < p.classifier.vllm_gpu_memory_utilization <= 1,
+        "classifier.vllm_gpu_memory_utilization",
+        "must be in (0, 1]",
     )
     check(p.augment.max_new_tokens >= 1, "augment.max_new_tokens", "must be >= 1")
     check(p.augment.batch_size >= 1, "augment.batch_size", "must be >= 1")

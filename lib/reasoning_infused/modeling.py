@@ -161,6 +161,25 @@ def load_trained(
     return model, tok
 
 
+def merged_checkpoint(base_cfg: ModelConfig, artifact_dir: Path, seed: int = 0) -> Path:
+    """A folder with full weights and tokenizer for engines that cannot apply LoRA adapters themselves (vLLM).
+
+    A full fine-tuning artifact is returned as is; a LoRA artifact is merged once into `<artifact>/merged`
+    (written to a temporary folder first, so an interrupted merge is never mistaken for a finished one)."""
+    artifact_dir = Path(artifact_dir)
+    if not (artifact_dir / "adapter_config.json").exists():
+        return artifact_dir
+    merged = artifact_dir / "merged"
+    if (merged / "config.json").exists():
+        return merged
+    model, tok = load_trained(base_cfg, artifact_dir, seed)
+    tmp = artifact_dir / "merged.tmp"
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(merged)
+    return merged
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -191,6 +191,17 @@ def readme_results(
             "|---|---|",
         ]
         out += [f"| {k} | {_fmt_s(v)} |" for k, v in st.items() if k != "evaluate_metrics_only"]
+    runner = (bench or {}).get("runner_last_invocation_seconds", {})
+    if runner:
+        out += [
+            "",
+            "Wall clock of the last `make study` per step (`stage_seconds.json`; a step that reused its artifact "
+            "shows loading time only):",
+            "",
+            "| step | wall clock |",
+            "|---|---|",
+        ]
+        out += [f"| {k} | {_fmt_s(v)} |" for k, v in runner.items()]
     if bench:
         out += [
             "",
@@ -208,7 +219,10 @@ def readme_results(
             "augment_tokens_per_s",
             "augment_batch1_tokens_per_s",
             "augment_speedup_vs_batch1",
+            "augment_speedup_vs_batched_generate",
+            "augment_study_tokens_per_s",
             "decode_fraction_of_compute_limit",
+            "decode_phase_fraction_of_compute_limit",
             "qa_predict_examples_per_s",
             "qra_generate_examples_per_s",
             "study_minutes",
