@@ -202,3 +202,33 @@ def test_vllm_backend_without_vllm_says_how_to_install_it(smoke_study):
     model, tok = load_classifier(p, "qra")
     with pytest.raises(RuntimeError, match="pip install vllm"):
         predict(model, tok, "qra", ["i feel fine"], [1], p)
+
+
+def test_bench_writes_every_agreed_figure(smoke_study):
+    """The benchmark on the smoke profile (figures meaningless on a tiny model; the keys and checks are not)."""
+    import json
+
+    from reasoning_infused.bench import run_bench
+
+    p = smoke_study["profile"]
+    run_bench(p, quick=True)
+    bench = json.loads((p.results_dir / "bench.json").read_text())
+    for key in (
+        "train_tokens_per_s",
+        "train_speedup_vs_trl_default",
+        "train_fraction_of_compute_limit",
+        "augment_speedup_vs_batch1",
+        "decode_fraction_of_compute_limit",
+        "decode_phase_fraction_of_compute_limit",
+        "qa_predict_examples_per_s",
+        "study_minutes",
+        "peak_rss_gib",
+        "matmul_gflops",
+    ):
+        assert key in bench, key
+    assert bench["matmul_gflops"] > 0 and bench["train_tokens_per_s"] > 0
+    # the three generation paths are greedy on the same prompts: the same texts
+    assert bench["details"]["generation"]["same_text_as_batch1"] == {
+        "batched_generate": True,
+        "project": True,
+    }
