@@ -308,7 +308,10 @@ class VLLMBackend:
         try:
             from vllm import LLM
         except ImportError as e:  # pragma: no cover - needs a GPU machine
-            raise RuntimeError("augment.backend=vllm needs `pip install vllm` on a GPU machine") from e
+            raise RuntimeError(
+                "the vllm backend (augment.backend or classifier.backend = vllm) needs `pip install vllm` "
+                "on a GPU machine"
+            ) from e
         self.llm = LLM(model=model_path, tokenizer=model_path, **llm_kwargs)
         self.tok = tok
 
