@@ -17,7 +17,7 @@ from datasets import Dataset, load_from_disk
 from .config import Profile
 from .data import LABELS, load_emotion, stratified_subsample
 from .generator import generator_dir, load_generator
-from .inference import VLLMBackend, make_backend
+from .inference import TransformersBackend, VLLMBackend
 from .modeling import load_tokenizer, merged_checkpoint
 from .prompts import emotion_question, generator_messages, prompt_version
 from .provenance import append_jsonl, code_version, read_jsonl, write_json
@@ -204,7 +204,7 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
         )
     else:
         model, tok = load_generator(profile)
-        backend = make_backend(a.backend, model, tok)
+        backend = TransformersBackend(model, tok)
     prompts = generation_prompts(tok, todo)
     t0, n_tokens = time.time(), 0
     for idx, gens in backend.generate_batches(

@@ -64,8 +64,8 @@ def common_prefix_length(seqs: list[list[int]]) -> int:
 class _BufferedKVLayer(DynamicLayer):
     """A KV-cache layer that writes each step into a preallocated buffer and returns a view of the filled part.
 
-    transformers' DynamicLayer concatenates, copying the whole cache at every decoding step: about a third of the
-    step time on a 2-core CPU (measured with torch.profiler on SmolLM2-135M, batch 64)."""
+    transformers' DynamicLayer concatenates, copying the whole cache at every decoding step, a large share of the
+    step time on a CPU."""
 
     def __init__(self, capacity: int):
         super().__init__()
@@ -112,6 +112,20 @@ class _BufferedKVLayer(DynamicLayer):
         self._refresh_views()
 
 
+def _shared_prefix_cache(
+    decoder: torch.nn.Module, seqs: list[list[int]], shared: int, capacity: int
+) -> Cache:
+    """A buffered KV cache for `capacity` positions holding the first `shared` tokens (common to all `seqs`),
+    computed once at batch 1 and broadcast to every row."""
+    cache = Cache(layers=[_BufferedKVLayer(capacity) for _ in range(decoder.config.num_hidden_layers)])
+    if shared:
+        dev = next(decoder.parameters()).device
+        decoder(input_ids=torch.tensor([seqs[0][:shared]], device=dev), cache=cache, use_cache=True)
+        for layer in cache.layers:
+            layer.expand_batch(len(seqs))
+    return cache
+
+
 @torch.inference_mode()
 def greedy_generate(
     model: torch.nn.Module,
@@ -138,19 +152,9 @@ def greedy_generate(
     dev = next(model.parameters()).device
     b = len(prompts)
     p = common_prefix_length(prompts) if b > 1 else 0
+    width = max(len(s) for s in prompts) - p
+    cache = _shared_prefix_cache(model.get_decoder(), prompts, p, p + width + max_new_tokens)
     suffixes = [s[p:] for s in prompts]
-    width = max(len(s) for s in suffixes)
-    n_layers = model.config.num_hidden_layers
-    cache = Cache(layers=[_BufferedKVLayer(p + width + max_new_tokens) for _ in range(n_layers)])
-    if p:
-        model(
-            input_ids=torch.tensor([prompts[0][:p]], device=dev),
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        for layer in cache.layers:
-            layer.expand_batch(b)
     ids = torch.full((b, width), pad_token_id, dtype=torch.long)
     att = torch.zeros((b, p + width), dtype=torch.long)
     att[:, :p] = 1
@@ -238,65 +242,77 @@ class TransformersBackend:
     ):
         tok = self.tok
         enc = tok(prompts, add_special_tokens=False)["input_ids"]
-        dev = next(self.model.parameters()).device
         eos = tok.eos_token_id
         bar = tqdm(total=len(prompts), desc=desc, unit="ex", smoothing=0.1)
         t0, n_gen = time.time(), 0
         for batch in _length_sorted_batches([len(e) for e in enc], batch_size):
             if not do_sample and not generate_kwargs and self.fast_greedy:
-                gens = []
-                for row, reason in greedy_generate(
+                outputs = greedy_generate(
                     self.model,
                     [enc[i] for i in batch],
                     max_new_tokens,
                     eos,
                     tok.pad_token_id,
                     stats=self.stats,
-                ):
-                    gens.append(
-                        Generation(tok.decode(row, skip_special_tokens=True).strip(), len(row), reason)
-                    )
-                    n_gen += len(row)
-                bar.update(len(batch))
-                dt = time.time() - t0
-                bar.set_postfix(ex_per_s=f"{bar.n / dt:.2f}", tok_per_s=f"{n_gen / dt:.0f}")
-                yield batch, gens
-                continue
-            width = max(len(enc[i]) for i in batch)
-            ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
-            att = torch.zeros((len(batch), width), dtype=torch.long)
-            for j, i in enumerate(batch):  # left padding
-                ids[j, width - len(enc[i]) :] = torch.tensor(enc[i])
-                att[j, width - len(enc[i]) :] = 1
-            if do_sample:
-                torch.manual_seed(seed + batch[0])
-            out = self.model.generate(
-                input_ids=ids.to(dev),
-                attention_mask=att.to(dev),
-                max_new_tokens=max_new_tokens,
-                do_sample=do_sample,
-                temperature=temperature if do_sample else None,
-                top_p=top_p if do_sample else None,
-                top_k=None,
-                use_cache=True,
-                pad_token_id=tok.pad_token_id,
-                eos_token_id=eos,
-                **generate_kwargs,
-            )
-            gens = []
-            for row in out[:, width:].tolist():
-                if eos in row:
-                    row = row[: row.index(eos)]
-                    reason = "stop"
-                else:
-                    reason = "length"
-                gens.append(Generation(tok.decode(row, skip_special_tokens=True).strip(), len(row), reason))
-                n_gen += len(row)
+                )
+            else:
+                outputs = self._generate(
+                    [enc[i] for i in batch],
+                    max_new_tokens,
+                    do_sample,
+                    temperature,
+                    top_p,
+                    seed + batch[0],
+                    **generate_kwargs,
+                )
+            gens = [
+                Generation(tok.decode(r, skip_special_tokens=True).strip(), len(r), why) for r, why in outputs
+            ]
+            n_gen += sum(g.n_tokens for g in gens)
             bar.update(len(batch))
             dt = time.time() - t0
             bar.set_postfix(ex_per_s=f"{bar.n / dt:.2f}", tok_per_s=f"{n_gen / dt:.0f}")
             yield batch, gens
         bar.close()
+
+    def _generate(
+        self,
+        enc: list[list[int]],
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        **generate_kwargs,
+    ) -> list[tuple[list[int], str]]:
+        """One left-padded batch through `model.generate`: (ids without eos, finish reason) per row."""
+        tok, eos = self.tok, self.tok.eos_token_id
+        dev = next(self.model.parameters()).device
+        width = max(len(e) for e in enc)
+        ids = torch.full((len(enc), width), tok.pad_token_id, dtype=torch.long)
+        att = torch.zeros((len(enc), width), dtype=torch.long)
+        for j, e in enumerate(enc):  # left padding
+            ids[j, width - len(e) :] = torch.tensor(e)
+            att[j, width - len(e) :] = 1
+        if do_sample:
+            torch.manual_seed(seed)
+        out = self.model.generate(
+            input_ids=ids.to(dev),
+            attention_mask=att.to(dev),
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature if do_sample else None,
+            top_p=top_p if do_sample else None,
+            top_k=None,
+            use_cache=True,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=eos,
+            **generate_kwargs,
+        )
+        outputs = []
+        for row in out[:, width:].tolist():
+            outputs.append((row[: row.index(eos)], "stop") if eos in row else (row, "length"))
+        return outputs
 
 
 class VLLMBackend:
@@ -349,16 +365,6 @@ class VLLMBackend:
             yield idx, gens
 
 
-def make_backend(
-    name: str, model: torch.nn.Module, tok: PreTrainedTokenizerBase, model_path: str = ""
-) -> GenerationBackend:
-    if name == "transformers":
-        return TransformersBackend(model, tok)
-    if name == "vllm":
-        return VLLMBackend(model_path, tok)
-    raise ValueError(f"unknown generation backend {name!r} (transformers, vllm)")
-
-
 def generate_all(
     backend: GenerationBackend,
     prompts: list[str],
@@ -391,15 +397,9 @@ def _shared_prefix_forward(
 
     Returns (hidden [n, width - shared, d], shared): row j's position t is at hidden[j, t - shared]."""
     shared = common_prefix_length(seqs) if len(seqs) > 1 else 0
+    width = max(len(s) for s in seqs) - shared
+    cache = _shared_prefix_cache(decoder, seqs, shared, shared + width)
     suffixes = [s[shared:] for s in seqs]
-    width = max(len(s) for s in suffixes)
-    cache = None
-    if shared:
-        n_layers = decoder.config.num_hidden_layers
-        cache = Cache(layers=[_BufferedKVLayer(shared + width) for _ in range(n_layers)])
-        decoder(input_ids=torch.tensor([seqs[0][:shared]], device=dev), cache=cache, use_cache=True)
-        for layer in cache.layers:
-            layer.expand_batch(len(seqs))
     ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
     att = torch.zeros((len(seqs), shared + width), dtype=torch.long)
     att[:, :shared] = 1
@@ -412,7 +412,7 @@ def _shared_prefix_forward(
         attention_mask=att.to(dev),
         position_ids=positions,
         cache=cache,
-        use_cache=cache is not None,
+        use_cache=True,
     )
     return out.last_hidden_state, shared
 
@@ -454,17 +454,15 @@ def score_labels(
         full = [p + (lab_ids[k][:-1] if k is not None else []) for _, p, k in chunk]
         hidden, shared = _shared_prefix_forward(decoder, full, tok.pad_token_id, dev)
         # one LM-head matmul for the whole chunk (per-row calls read the 49k x d head once per row)
-        rows_, cols, targets, owner = [], [], [], []
+        row_of, cols, targets = [], [], []
         for j, (_, p, k) in enumerate(chunk):
-            n = (
-                1 if k is None else len(lab_ids[k])
-            )  # the last prompt position predicts each label's first token
-            rows_ += [j] * n
+            # first-token path: the last prompt position predicts every label's first token
+            n = 1 if k is None else len(lab_ids[k])
+            row_of += [j] * n
             cols += range(len(p) - 1 - shared, len(p) - 1 - shared + n)
-            owner += [j] * n
             targets += [] if k is None else lab_ids[k]
         logp = torch.log_softmax(
-            head(hidden[torch.tensor(rows_, device=dev), torch.tensor(cols, device=dev)]).float(), -1
+            head(hidden[torch.tensor(row_of, device=dev), torch.tensor(cols, device=dev)]).float(), -1
         )
         if chunk[0][2] is None:
             scores[[i for i, _, _ in chunk]] = logp[:, first].cpu().numpy()
@@ -472,7 +470,7 @@ def score_labels(
             tok_logp = (
                 logp[torch.arange(len(targets), device=dev), torch.tensor(targets, device=dev)].cpu().numpy()
             )
-            for pos, j in enumerate(owner):
+            for pos, j in enumerate(row_of):
                 i, _, k = chunk[j]
                 scores[i, k] += tok_logp[pos]
         bar.update(len({c[0] for c in chunk}) if chunk[0][2] is None else len(chunk) / len(labels))

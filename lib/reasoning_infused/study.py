@@ -33,6 +33,16 @@ def _record(profile: Profile, stage: str, seconds: float) -> None:
     write_json(path, d)
 
 
+def _record_peak_rss(profile: Profile, step: str) -> None:
+    """Peak memory of the child processes finished so far (max over stages), after `step`."""
+    import resource
+
+    path = profile.results_dir / "peak_rss_gib.json"
+    d = json.loads(path.read_text()) if path.exists() else {}
+    d[step] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3)
+    write_json(path, d)
+
+
 def run_stage(profile: Profile, stage: str, fn, *args, **kwargs):
     print(f"\n===== {stage} ({profile.name}) =====", flush=True)
     t0 = time.time()
@@ -82,8 +92,6 @@ def run_study(
     overrides: list[str] | None = None,
 ) -> None:
     """Every stage in order, each in its own process, timed; then the notebooks are executed and saved."""
-    import resource
-
     profile_arg = profile_arg or profile.name
     overrides = overrides or []
     t_start = time.time()
@@ -102,12 +110,7 @@ def run_study(
         t0 = time.time()
         _run_cli_stage(profile_arg, overrides, *cli)
         _record(profile, name, time.time() - t0)
-        rss_path = profile.results_dir / "peak_rss_gib.json"
-        r = json.loads(rss_path.read_text()) if rss_path.exists() else {}
-        r[name] = round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3
-        )  # max over stages so far
-        write_json(rss_path, r)
+        _record_peak_rss(profile, name)
     if notebooks:
         # the default profile's executed notebooks are the committed ones; other profiles' go to the run folder
         out_dir = REPO_ROOT / "notebooks" if profile.name == "default" else profile.run_dir / "notebooks"
@@ -121,12 +124,7 @@ def run_study(
                 profile_arg,
                 output=out_dir / nb,
             )
-        rss_path = profile.results_dir / "peak_rss_gib.json"
-        r = json.loads(rss_path.read_text()) if rss_path.exists() else {}
-        r["notebooks"] = round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3
-        )  # kernels too
-        write_json(rss_path, r)
+        _record_peak_rss(profile, "notebooks")  # the notebook kernels are child processes too
     _record(profile, "study_total", time.time() - t_start)
     print(
         f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}"
