@@ -33,20 +33,21 @@ def smoke_profile():
 @pytest.fixture(scope="session")
 def smoke_study(smoke_profile, isolated_outputs):
     """The whole smoke pipeline once per session (about two minutes); later tests read its artifacts."""
+    from reasoning_infused.artifacts import reasonings_path
     from reasoning_infused.augment import augment, generate_reasonings
     from reasoning_infused.classifiers import train_classifier
-    from reasoning_infused.evaluate import evaluate
     from reasoning_infused.generator import train_generator
+    from reasoning_infused.study import evaluate_experiment
 
     p = smoke_profile
     gen = train_generator(p)
     # interrupted augmentation: 10 rows, then a resumed run completes it (checked in test_pipeline)
     generate_reasonings(p, limit_rows=10)
-    partial = (p.run_dir / "augment" / "reasonings.jsonl").read_text().count("\n")
+    partial = reasonings_path(p).read_text().count("\n")
     augment(p)
     for v in p.classifier.variants:
         train_classifier(p, v)
-    metrics = evaluate(p)
+    metrics = evaluate_experiment(p)
     return {"profile": p, "generator": gen, "partial_rows": partial, "metrics": metrics}
 
 

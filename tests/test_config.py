@@ -52,8 +52,51 @@ def test_unknown_profile_lists_available():
         load_profile("nonexistent")
 
 
-def test_fingerprint_changes_with_settings():
-    a = load_profile("smoke")
-    b = load_profile("smoke", ["augment.max_new_tokens=99"])
-    assert a.fingerprint("augment") != b.fingerprint("augment")
-    assert a.fingerprint("model") == b.fingerprint("model")
+def test_yaml_float_syntax_without_a_dot_is_a_number():
+    # YAML 1.1 reads 1e-4 as a string; the README's own example must work
+    assert (
+        load_profile("smoke", ["classifier.train.learning_rate=1e-4"]).classifier.train.learning_rate == 1e-4
+    )
+    with pytest.raises(ProfileError, match="classifier.train.learning_rate"):
+        load_profile("smoke", ["classifier.train.learning_rate=fast"])
+
+
+def test_experiment_name_is_the_profile_or_derived_from_the_changed_settings():
+    assert load_profile("smoke").experiment == "smoke"
+    a = load_profile("smoke", ["classifier.train.learning_rate=1e-4"])
+    b = load_profile("smoke", ["classifier.train.learning_rate=0.0001"])
+    assert a.experiment == b.experiment != "smoke"  # the same setting, however written
+    assert a.experiment.startswith("smoke-learning_rate=0.0001-")
+    assert a.overrides == {"classifier.train.learning_rate": 0.0001}
+    # same leaf name in two sections: different experiments
+    c = load_profile("smoke", ["generator.train.learning_rate=1e-4"])
+    assert c.experiment != a.experiment
+    # an override equal to the profile's own value changes nothing
+    assert load_profile("smoke", ["data.train_size=36"]).experiment == "smoke"
+    assert load_profile("smoke", experiment="mine").experiment == "mine"
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc", "a/b", ".hidden", ""])
+def test_unsafe_experiment_names_are_refused(bad):
+    with pytest.raises(ProfileError, match="not allowed"):
+        load_profile("smoke", experiment=bad or "a b")
+
+
+def test_profile_name_cannot_be_overridden_and_old_seed_key_explains_the_split(tmp_path):
+    with pytest.raises(ProfileError, match="--name"):
+        load_profile("smoke", ["name=default"])
+    f = tmp_path / "p.yaml"
+    f.write_text("seed: 3\n")
+    with pytest.raises(ProfileError, match="data.seed"):
+        load_profile(str(f))
+
+
+def test_results_folder_refuses_other_settings(isolated_outputs):
+    from reasoning_infused.config import claim_results_dir
+
+    p = load_profile("smoke", experiment="claim-test")
+    claim_results_dir(p)
+    claim_results_dir(p)  # same settings: fine
+    other = load_profile("smoke", ["data.train_size=12"], experiment="claim-test")
+    with pytest.raises(ProfileError, match="other settings"):
+        claim_results_dir(other)

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
-from reasoning_infused.study import NOTEBOOKS, execute_notebook
+from reasoning_infused.study import NOTEBOOKS, execute_notebook, notebook_env
 
 pytestmark = pytest.mark.slow
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -16,7 +16,8 @@ def test_notebook_list_matches_the_folder():
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_on_smoke(smoke_study, name, tmp_path):
-    out = execute_notebook(NB_DIR / name, "smoke", timeout=600, output=tmp_path / name)
+    env = notebook_env(smoke_study["profile"], "smoke")
+    out = execute_notebook(NB_DIR / name, env, timeout=600, output=tmp_path / name)
     assert out.exists()
     figs = Path(os.environ["RI_FIGURES_DIR"]) / "smoke"
     expected = {

@@ -4,12 +4,8 @@ import dataclasses
 import json
 
 import pytest
-from reasoning_infused.augment import (
-    AugmentationMismatch,
-    generate_reasonings,
-    load_reasonings,
-    quality_report,
-)
+from reasoning_infused import artifacts
+from reasoning_infused.augment import AugmentationMismatch, generate_reasonings, quality_report
 from reasoning_infused.config import load_profile
 from reasoning_infused.provenance import read_jsonl
 from reasoning_infused.training import train_sft
@@ -21,8 +17,14 @@ pytestmark = pytest.mark.slow
 def test_generator_artifact_and_metadata(smoke_study):
     p = smoke_study["profile"]
     meta = smoke_study["generator"]
-    d = p.run_dir / "generator"
-    for f in ("adapter_config.json", "metadata.json", "profile.yaml", "train_log.jsonl", "heldout_eval.json"):
+    d = artifacts.generator_artifact(p).path
+    for f in (
+        "adapter_config.json",
+        "metadata.json",
+        "settings.json",
+        "train_log.jsonl",
+        "heldout_triples.jsonl",
+    ):
         assert (d / f).exists(), f
     for k in (
         "base_model",
@@ -34,6 +36,9 @@ def test_generator_artifact_and_metadata(smoke_study):
         "heldout_loss_before",
         "heldout_loss_after",
         "data_mix",
+        "key",
+        "settings",
+        "package_versions",
     ):
         assert k in meta, k
     assert meta["rows"] == sum(p.generator.sources.values())
@@ -44,7 +49,7 @@ def test_generator_artifact_and_metadata(smoke_study):
 def test_interrupted_augmentation_resumes_without_duplicates(smoke_study):
     p = smoke_study["profile"]
     assert smoke_study["partial_rows"] == 10
-    rows = load_reasonings(p)
+    rows = artifacts.read_reasonings(p)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == p.data.train_size
     assert {
@@ -62,20 +67,39 @@ def test_interrupted_augmentation_resumes_without_duplicates(smoke_study):
     assert rep["rows"] == p.data.train_size and 0 <= rep["cut_at_limit_share"] <= 1
 
 
-def test_augmentation_refuses_rows_from_another_generator_setting(smoke_study):
+def test_augmentation_refuses_rows_from_another_key(smoke_study, tmp_path):
     p = smoke_study["profile"]
-    path = p.run_dir / "augment" / "reasonings.jsonl"
+    path = artifacts.reasonings_path(p)
     before = path.read_bytes()
     other = load_profile("smoke", ["augment.max_new_tokens=7"])
-    with pytest.raises(AugmentationMismatch, match="reasonings.jsonl:1"):
-        generate_reasonings(other)
-    assert path.read_bytes() == before  # nothing lost or changed
+    other_path = artifacts.reasonings_path(other)
+    assert other_path != path  # another setting: another artifact
+    other_path.parent.mkdir(parents=True, exist_ok=True)
+    other_path.write_bytes(before)  # rows of another key copied in by hand
+    try:
+        with pytest.raises(AugmentationMismatch, match="reasonings.jsonl:1"):
+            generate_reasonings(other)
+        assert other_path.read_bytes() == before  # nothing lost or changed
+    finally:
+        other_path.unlink()
+    assert path.read_bytes() == before
 
 
 def test_metrics_json_has_the_agreed_keys(smoke_study):
     p = smoke_study["profile"]
     m = json.loads((p.results_dir / "metrics.json").read_text())
-    for k in ("classifiers", "mcnemar", "ood", "profile", "code_version", "stage_seconds", "prompt_version"):
+    for k in (
+        "classifiers",
+        "mcnemar",
+        "ood",
+        "profile",
+        "code_version",
+        "stage_seconds",
+        "prompt_version",
+        "package_versions",
+        "artifact_keys",
+        "experiment",
+    ):
         assert k in m, k
     for clf in (
         "qa",
@@ -124,7 +148,7 @@ def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
     p = smoke_study["profile"]
     tc = dataclasses.replace(p.classifier.train, save_steps=1)
     tok = load_tokenizer(p.model)
-    examples = classifier_examples(tok, training_rows(p), "qa")
+    examples = classifier_examples(tok, training_rows(p, "qa"), "qa")
 
     class Crash(TrainerCallback):
         def on_save(self, args, state, control, **kw):
@@ -133,30 +157,31 @@ def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
 
     out = tmp_path / "resume"
     with pytest.raises(KeyboardInterrupt):
-        train_sft(p, tc, examples, out, name="resume-test", callbacks=[Crash()])
-    assert not (out / "metadata.json").exists()
+        train_sft(p.model, tc, examples, out, name="resume-test", callbacks=[Crash()])
+    assert not (out / "train_meta.json").exists()
     assert (out / "checkpoints" / "checkpoint-2").exists()
-    meta = train_sft(p, tc, examples, out, name="resume-test")
+    meta = train_sft(p.model, tc, examples, out, name="resume-test")
     assert meta["resumed_from"].endswith("checkpoint-2")
     assert meta["optimizer_steps"] == 5  # 36 rows / batch 8, the run finished where the first would have
-    again = train_sft(p, tc, examples, out, name="resume-test")  # complete artifact: reused, not retrained
+    again = train_sft(p.model, tc, examples, out, name="resume-test")  # finished: not trained again
     assert again["finished_at"] == meta["finished_at"]
 
 
 def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
     """Same profile, same seed: identical weights and predictions on CPU (what the README promises)."""
     import numpy as np
-    from reasoning_infused.classifiers import classifier_examples, classifier_prompt, training_rows
+    from reasoning_infused.classifiers import classifier_examples, training_rows
     from reasoning_infused.inference import score_labels
     from reasoning_infused.modeling import load_tokenizer, load_trained
+    from reasoning_infused.prompts import classifier_prompt
 
     p = smoke_study["profile"]
     tok = load_tokenizer(p.model)
-    examples = classifier_examples(tok, training_rows(p), "qar")
+    examples = classifier_examples(tok, training_rows(p, "qar"), "qar")
     scores = []
     for run in ("a", "b"):
-        train_sft(p, p.classifier.train, examples, tmp_path / run, name=f"repro-{run}")
-        model, tok = load_trained(p.model, tmp_path / run, p.seed)
+        train_sft(p.model, p.classifier.train, examples, tmp_path / run, name=f"repro-{run}")
+        model, tok = load_trained(p.model, tmp_path / run)
         prompts = [
             classifier_prompt(tok, t) + "Answer:" for t in ["i feel great", "i am worried about tomorrow"]
         ]
@@ -166,22 +191,19 @@ def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
 
 def test_lora_artifact_merged_once_for_vllm_gives_the_same_logits(smoke_study):
     import torch
-    from reasoning_infused.classifiers import classifier_dir
     from reasoning_infused.modeling import load_trained, merged_checkpoint
     from transformers import AutoModelForCausalLM
 
     p = smoke_study["profile"]
-    d = classifier_dir(p, "qra")
-    merged = merged_checkpoint(p.model, d, p.seed)
+    d = artifacts.classifier_artifact(p, "qra").path
+    merged = merged_checkpoint(p.model, d)
     assert (
         merged == d / "merged" and (merged / "config.json").exists() and (merged / "tokenizer.json").exists()
     )
     stamp = (merged / "config.json").stat().st_mtime
-    assert (
-        merged_checkpoint(p.model, d, p.seed) == merged and (merged / "config.json").stat().st_mtime == stamp
-    )
+    assert merged_checkpoint(p.model, d) == merged and (merged / "config.json").stat().st_mtime == stamp
     ids = torch.tensor([[1, 200, 300, 400]])
-    ref, _ = load_trained(p.model, d, p.seed)
+    ref, _ = load_trained(p.model, d)
     plain = AutoModelForCausalLM.from_pretrained(merged).eval()
     with torch.no_grad():
         assert torch.allclose(ref(ids).logits, plain(ids).logits, atol=1e-5)
@@ -189,7 +211,8 @@ def test_lora_artifact_merged_once_for_vllm_gives_the_same_logits(smoke_study):
 
 def test_vllm_backend_without_vllm_says_how_to_install_it(smoke_study):
     import pytest
-    from reasoning_infused.classifiers import load_classifier, predict
+    from reasoning_infused.artifacts import load_classifier
+    from reasoning_infused.classifiers import predict
     from reasoning_infused.config import load_profile
 
     try:

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from reasoning_infused.augment import _repair_torn_tail, emotions_named, is_degenerate, quality_flags
+from reasoning_infused.augment import _repair_torn_tail, is_degenerate, quality_flags
+from reasoning_infused.data import emotions_named
 from reasoning_infused.metrics import bootstrap_ci, classification_metrics, mcnemar
 from reasoning_infused.prompts import (
     classifier_target,

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 
 from . import figures
-from .augment import emotions_named, load_reasonings
-from .config import Profile
-from .data import LABELS, load_emotion
-from .evaluate import load_metrics, load_predictions
+from .artifacts import load_classifier, load_generator, load_metrics, load_predictions, read_reasonings
+from .config import Profile, claim_results_dir
+from .data import LABELS, classifier_train_rows, emotions_named, load_emotion
+from .prompts import VARIANTS
 from .provenance import code_version, write_json
 from .report import DISPLAY_NAMES, results_frame
 
-MAIN = ["qa", "qra", "qar"]
+MAIN = list(VARIANTS)  # the fine-tuned classifiers, as prompts.yaml defines them
 
 
 def disagreements(a_rows: list[dict], b_rows: list[dict], a: str = "qa", b: str = "qra") -> pd.DataFrame:
@@ -132,8 +132,7 @@ def conflicting_duplicates(profile: Profile, preds: dict[str, list[dict]]) -> di
 def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the classifiers on the training texts that occur twice with different labels (30 in dair-ai/emotion):
     which of the two labels does each pick, and was the text among its training examples?"""
-    from .augment import classifier_train_rows
-    from .classifiers import load_classifier, predict
+    from .classifiers import predict
 
     d = profile.data
     train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
@@ -141,7 +140,7 @@ def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list
     for t, y in zip(train["text"], train["label"], strict=True):
         labels[t].add(LABELS[y])
     texts = sorted(t for t, v in labels.items() if len(v) > 1)
-    used = set(classifier_train_rows(profile)["text"])
+    used = set(classifier_train_rows(d)["text"])
     rows = [
         {"text": t, "train_labels": sorted(labels[t]), "in_classifier_training": t in used} for t in texts
     ]
@@ -207,17 +206,14 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     reasoning that was written for a different label; (3) a reasoning the generator writes for this same text
     but a different (wrong) label. The final label is scored after `Answer:` (no parse failures).
     """
-    from .classifiers import classifier_prompt, load_classifier
-    from .generator import load_generator
     from .inference import TransformersBackend, generate_all, score_labels
-    from .prompts import answer_prefix, clean_reasoning, emotion_question, generator_messages
-    from .training import render_prompt
+    from .prompts import clean_reasoning, emotion_generator_prompt, labels_after_reasoning_prompt
 
     rng = np.random.default_rng(seed)
     test_rows = load_predictions(profile, "qra", "test")
     idx = sorted(rng.choice(len(test_rows), size=min(n, len(test_rows)), replace=False).tolist())
     rows = [test_rows[i] for i in idx]
-    train = load_reasonings(profile)
+    train = read_reasonings(profile)
     by_label: dict[str, list[dict]] = defaultdict(list)
     for r in train:
         if r["reasoning"].strip():
@@ -227,10 +223,7 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     other = [str(rng.choice([lab for lab in LABELS if lab != p and by_label[lab]])) for p in own_pred]
     donors = [by_label[lab][int(rng.integers(len(by_label[lab])))] for lab in other]
     gen_model, gen_tok = load_generator(profile)
-    gen_prompts = [
-        render_prompt(gen_tok, generator_messages(emotion_question(r["text"]), o))
-        for r, o in zip(rows, other, strict=True)
-    ]
+    gen_prompts = [emotion_generator_prompt(gen_tok, r["text"], o) for r, o in zip(rows, other, strict=True)]
     written = generate_all(
         TransformersBackend(gen_model, gen_tok),
         gen_prompts,
@@ -248,7 +241,7 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     summary, detail = [], []
     for cname, reasons in conds.items():
         prompts = [
-            classifier_prompt(tok, r["text"]) + f"Reasoning: {clean_reasoning(x)}\n" + answer_prefix()
+            labels_after_reasoning_prompt(tok, r["text"], clean_reasoning(x))
             for r, x in zip(rows, reasons, strict=True)
         ]
         scores = score_labels(
@@ -288,6 +281,7 @@ def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]
     import time
 
     t0 = time.time()
+    out_dir = claim_results_dir(profile)
     metrics = load_metrics(profile)
     fig_dir = profile.figures_dir
     keys = [k for k in MAIN if k in metrics["classifiers"]]
@@ -313,16 +307,83 @@ def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]
             orient="records"
         )
         n = probe_n if probe_n is not None else min(200, len(preds["qra"]))
-        probe, detail = faithfulness_probe(profile, n=n, seed=profile.seed)
+        probe, detail = faithfulness_probe(profile, n=n, seed=profile.data.seed)
         out["faithfulness_probe"] = probe.to_dict(orient="records")
-        with (profile.results_dir / "faithfulness_probe.jsonl").open("w") as f:
+        with (out_dir / "faithfulness_probe.jsonl").open("w") as f:
             for r in detail:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         figures.faithfulness(probe, fig_dir / "faithfulness_probe.png")
     out["seconds"] = time.time() - t0
-    write_json(profile.results_dir / "analysis.json", out)
+    write_json(out_dir / "analysis.json", out)
     draw_result_figures(profile, metrics)
     return out
+
+
+def _test_predictions(profile: Profile, metrics: dict[str, Any]) -> dict[str, list[dict]]:
+    main = [k for k in MAIN if k in metrics["classifiers"]]
+    preds = {k: load_predictions(profile, k, "test") for k in main}
+    if "qra" in preds:
+        preds["qra_constrained"] = [{**r, "predicted": r["predicted_constrained"]} for r in preds["qra"]]
+    return preds
+
+
+# Every results figure: file name -> function(profile, metrics, test predictions) -> (path, figure). Notebooks and
+# `analyze` draw them through `result_figure`, so each file has one writer.
+def _confusion(profile, metrics, preds):
+    keys = [k for k in ["qa", "qra", "qra_constrained", "qar"] if k in metrics["classifiers"]]
+    return figures.confusion_matrices(metrics, keys, profile.figures_dir / "confusion_matrices.png")
+
+
+def _per_class(profile, metrics, preds):
+    keys = [k for k in ["qa", "qra", "qra_constrained", "qar"] if k in metrics["classifiers"]]
+    return figures.per_class_f1(metrics, keys, profile.figures_dir / "per_class_f1.png", predictions=preds)
+
+
+def _accuracy(profile, metrics, preds):
+    return figures.accuracy_bars(
+        results_frame(metrics),
+        profile.figures_dir / "test_accuracy.png",
+        "dair-ai/emotion test accuracy",
+        metrics["reference"]["fine_tuned_encoders_accuracy"],
+    )
+
+
+def _ood(profile, metrics, preds):
+    keys = [k for k in ["qa", "qra", "qra_constrained", "qar", "zero_shot", "tfidf_full_train"]]
+    return figures.ood_comparison(metrics, keys, profile.figures_dir / "ood_comparison.png")
+
+
+def _by_length(profile, metrics, preds):
+    main = {k: v for k, v in preds.items() if k in MAIN}
+    return figures.accuracy_by_length(
+        accuracy_by_length(main), profile.figures_dir / "accuracy_by_length.png"
+    )
+
+
+def _reasoning_lengths(profile, metrics, preds):
+    if "qra" not in preds:
+        return None
+    gen = {"Q→RA test outputs": [r.get("n_tokens", 0) for r in preds["qra"]]}
+    train = read_reasonings(profile)
+    if train:
+        gen["training reasonings (generator)"] = [r["n_tokens"] for r in train]
+    return figures.length_histograms(gen, profile.figures_dir / "reasoning_lengths.png", "Reasoning lengths")
+
+
+RESULT_FIGURES = {
+    "confusion_matrices": _confusion,
+    "per_class_f1": _per_class,
+    "test_accuracy": _accuracy,
+    "ood_comparison": _ood,
+    "accuracy_by_length": _by_length,
+    "reasoning_lengths": _reasoning_lengths,
+}
+
+
+def result_figure(profile: Profile, name: str, metrics: dict[str, Any] | None = None):
+    """One results figure by name (see RESULT_FIGURES), drawn from metrics.json and the saved predictions."""
+    metrics = metrics or load_metrics(profile)
+    return RESULT_FIGURES[name](profile, metrics, _test_predictions(profile, metrics))
 
 
 def draw_result_figures(profile: Profile, metrics: dict[str, Any] | None = None) -> list:
@@ -330,35 +391,11 @@ def draw_result_figures(profile: Profile, metrics: dict[str, Any] | None = None)
     import matplotlib.pyplot as plt
 
     metrics = metrics or load_metrics(profile)
-    fig_dir = profile.figures_dir
-    keys = [k for k in ["qa", "qra", "qra_constrained", "qar"] if k in metrics["classifiers"]]
-    main = [k for k in MAIN if k in metrics["classifiers"]]
-    preds = {k: load_predictions(profile, k, "test") for k in main}
-    if "qra" in preds:
-        preds["qra_constrained"] = [{**r, "predicted": r["predicted_constrained"]} for r in preds["qra"]]
-    paths = [
-        figures.confusion_matrices(metrics, keys, fig_dir / "confusion_matrices.png")[0],
-        figures.per_class_f1(metrics, keys, fig_dir / "per_class_f1.png", predictions=preds)[0],
-        figures.accuracy_bars(
-            results_frame(metrics),
-            fig_dir / "test_accuracy.png",
-            "dair-ai/emotion test accuracy",
-            metrics["reference"]["fine_tuned_encoders_accuracy"],
-        )[0],
-        figures.ood_comparison(
-            metrics, keys + ["zero_shot", "tfidf_full_train"], fig_dir / "ood_comparison.png"
-        )[0],
-        figures.accuracy_by_length(
-            accuracy_by_length({k: preds[k] for k in main}), fig_dir / "accuracy_by_length.png"
-        )[0],
-    ]
-    if "qra" in preds:
-        gen = {"Q→RA test outputs": [r.get("n_tokens", 0) for r in preds["qra"]]}
-        train = load_reasonings(profile)
-        if train:
-            gen["training reasonings (generator)"] = [r["n_tokens"] for r in train]
-        paths.append(
-            figures.length_histograms(gen, fig_dir / "reasoning_lengths.png", "Reasoning lengths")[0]
-        )
+    preds = _test_predictions(profile, metrics)
+    paths = []
+    for fn in RESULT_FIGURES.values():
+        drawn = fn(profile, metrics, preds)
+        if drawn is not None:
+            paths.append(drawn[0])
     plt.close("all")
     return paths

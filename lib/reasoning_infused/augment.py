@@ -2,101 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, load_from_disk
+from datasets import Dataset
 
+from . import artifacts
 from .config import Profile
-from .data import LABELS, load_emotion, stratified_subsample
-from .generator import generator_dir, load_generator
+from .data import LABELS, classifier_train_rows, emotions_named
 from .inference import TransformersBackend, VLLMBackend
-from .modeling import load_tokenizer, merged_checkpoint
-from .prompts import emotion_question, generator_messages, prompt_version
+from .modeling import load_tokenizer
+from .prompts import emotion_generator_prompt
 from .provenance import append_jsonl, code_version, read_jsonl, write_json
-from .training import render_prompt
-
-# Words that name each emotion, for the quality report and the explanation analysis.
-EMOTION_WORDS: dict[str, list[str]] = {
-    "sadness": [
-        "sad",
-        "sadness",
-        "unhappy",
-        "depressed",
-        "depression",
-        "sorrow",
-        "grief",
-        "miserable",
-        "lonely",
-        "hopeless",
-        "upset",
-        "down",
-    ],
-    "joy": [
-        "joy",
-        "happy",
-        "happiness",
-        "glad",
-        "delighted",
-        "cheerful",
-        "pleased",
-        "excited",
-        "joyful",
-        "content",
-    ],
-    "love": ["love", "loving", "affection", "fond", "adore", "caring", "romantic", "tender", "passion"],
-    "anger": [
-        "anger",
-        "angry",
-        "mad",
-        "furious",
-        "irritated",
-        "annoyed",
-        "rage",
-        "frustrated",
-        "frustration",
-        "resentful",
-    ],
-    "fear": [
-        "fear",
-        "afraid",
-        "scared",
-        "anxious",
-        "anxiety",
-        "nervous",
-        "worried",
-        "terrified",
-        "frightened",
-        "panic",
-    ],
-    "surprise": [
-        "surprise",
-        "surprised",
-        "amazed",
-        "astonished",
-        "shocked",
-        "unexpected",
-        "stunned",
-        "amazing",
-    ],
-}
 
 
 class AugmentationMismatch(RuntimeError):
     """The JSONL file holds rows from another generator or prompt version."""
-
-
-def emotions_named(text: str) -> list[str]:
-    """Which emotions a text names (by the word lists above), in LABELS order."""
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    return [lab for lab in LABELS if words & set(EMOTION_WORDS[lab])]
 
 
 def is_degenerate(text: str, n: int = 3, max_repeats: int = 3) -> bool:
@@ -122,38 +47,6 @@ def is_flagged(flags: dict[str, bool]) -> bool:
     return flags["empty"] or flags["degenerate"]
 
 
-def augment_dir(profile: Profile) -> Path:
-    return profile.run_dir / "augment"
-
-
-def augmentation_key(profile: Profile) -> str:
-    """Hash of the generator that writes the reasonings, the prompt version and the decoding settings."""
-    meta_path = generator_dir(profile) / "metadata.json"
-    gen_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    a = profile.augment
-    blob = json.dumps(
-        {
-            "generator": gen_meta.get("finished_at"),
-            "generator_profile": profile.fingerprint("model", "generator"),
-            "prompt": prompt_version(),
-            "max_new_tokens": a.max_new_tokens,
-            "do_sample": a.do_sample,
-            "temperature": a.temperature if a.do_sample else None,
-            "top_p": a.top_p if a.do_sample else None,
-            "seed": profile.seed,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def classifier_train_rows(profile: Profile) -> Dataset:
-    """The classifier training examples (a stratified, seeded subsample of train), with their row ids."""
-    train = load_emotion("train", profile.data.emotion_dir, profile.data.emotion_hub_id)
-    train = train.add_column("id", list(range(len(train))))
-    return stratified_subsample(train, profile.data.train_size, profile.seed)
-
-
 def _repair_torn_tail(path: Path) -> None:
     """Cut a last line that a kill left without its newline, so appends start on a fresh line."""
     if not path.exists() or path.stat().st_size == 0:
@@ -165,9 +58,7 @@ def _repair_torn_tail(path: Path) -> None:
 
 
 def generation_prompts(tok, rows: Dataset) -> list[str]:
-    return [
-        render_prompt(tok, generator_messages(emotion_question(r["text"]), LABELS[r["label"]])) for r in rows
-    ]
+    return [emotion_generator_prompt(tok, r["text"], LABELS[r["label"]]) for r in rows]
 
 
 def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path:
@@ -175,10 +66,12 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
 
     `limit_rows` stops after that many new rows (used by tests to simulate a kill).
     """
-    out = augment_dir(profile)
-    out.mkdir(parents=True, exist_ok=True)
+    art = artifacts.augment_artifact(profile)
+    generator = artifacts.generator_artifact(profile)
+    generator.require()  # says which command trains it
+    out = art.begin()
     path = out / "reasonings.jsonl"
-    key = augmentation_key(profile)
+    key = art.key
     _repair_torn_tail(path)
     done_rows = read_jsonl(path)
     for i, r in enumerate(done_rows, start=1):
@@ -188,7 +81,7 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
                 f"move the file away to regenerate (nothing was changed)"
             )
     done = {r["id"] for r in done_rows}
-    rows = classifier_train_rows(profile)
+    rows = classifier_train_rows(profile.data)
     todo = rows.filter(lambda r: r["id"] not in done)
     if limit_rows is not None:
         todo = todo.select(range(min(limit_rows, len(todo))))
@@ -199,11 +92,9 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
     a = profile.augment
     if a.backend == "vllm":  # vLLM loads the weights itself (a LoRA generator is merged once for it)
         tok = load_tokenizer(profile.model)
-        backend = VLLMBackend(
-            str(merged_checkpoint(profile.model, generator_dir(profile), profile.seed)), tok
-        )
+        backend = VLLMBackend(str(artifacts.merged_model_path(profile, generator)), tok)
     else:
-        model, tok = load_generator(profile)
+        model, tok = artifacts.load_generator(profile)
         backend = TransformersBackend(model, tok)
     prompts = generation_prompts(tok, todo)
     t0, n_tokens = time.time(), 0
@@ -214,7 +105,7 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
         do_sample=a.do_sample,
         temperature=a.temperature,
         top_p=a.top_p,
-        seed=profile.seed,
+        seed=profile.augment.seed,
         desc="augmenting",
     ):
         batch = []
@@ -259,10 +150,6 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
     return path
 
 
-def load_reasonings(profile: Profile) -> list[dict[str, Any]]:
-    return read_jsonl(augment_dir(profile) / "reasonings.jsonl")
-
-
 def quality_report(rows: list[dict[str, Any]], n_examples: int = 3) -> dict[str, Any]:
     """Shares of rows per quality rule, length distribution, and a few examples of each problem."""
     n = len(rows)
@@ -291,15 +178,17 @@ def quality_report(rows: list[dict[str, Any]], n_examples: int = 3) -> dict[str,
     return report
 
 
-def build_augmented_dataset(profile: Profile) -> Dataset:
-    """The augmented training set as a `datasets.Dataset` saved under runs/<profile>/augment/dataset."""
-    rows = load_reasonings(profile)
-    expected = classifier_train_rows(profile)
+def build_augmented_dataset(profile: Profile) -> dict[str, Any]:
+    """Check the JSONL is complete, save it as a `datasets.Dataset` and the quality report inside the artifact,
+    then mark the artifact complete. Returns its metadata."""
+    art = artifacts.augment_artifact(profile)
+    rows = read_jsonl(art.path / "reasonings.jsonl")
+    expected = classifier_train_rows(profile.data)
     have = {r["id"] for r in rows}
     missing = [i for i in expected["id"] if i not in have]
     if missing:
         raise RuntimeError(
-            f"augmentation incomplete: {len(missing)} of {len(expected)} rows missing; rerun `augment`"
+            f"augmentation incomplete: {len(missing)} of {len(expected)} rows missing; rerun `{art.command}`"
         )
     by_id = {r["id"]: r for r in rows}
     ordered = [by_id[i] for i in expected["id"]]
@@ -309,24 +198,35 @@ def build_augmented_dataset(profile: Profile) -> Dataset:
             for r in ordered
         ]
     )
-    target = augment_dir(profile) / "dataset"
-    tmp = target.with_name("dataset.partial")
-    ds.save_to_disk(str(tmp))
-    if target.exists():
-        import shutil
-
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    target = art.path / "dataset"
+    if not target.exists():  # written once per key: the rows of a key never change
+        tmp = target.with_name("dataset.partial")
+        ds.save_to_disk(str(tmp))
+        tmp.rename(target)
     report = quality_report(ordered)
-    write_json(augment_dir(profile) / "quality_report.json", report)
-    return ds
+    write_json(art.path / "quality_report.json", report)
+    stats_path = art.path / "generation_stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"runs": []}
+    return art.finish(
+        {
+            "rows": len(ordered),
+            "generation_runs": stats["runs"],
+            "wall_seconds": sum(r["wall_seconds"] for r in stats["runs"]),
+            "quality": {k: v for k, v in report.items() if not k.endswith("_examples")},
+            "code_version": code_version(),
+            "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
 
 
-def augment(profile: Profile) -> Dataset:
-    """Stage 2 end to end: generate (resumably), then save the dataset and the quality report."""
+def augment(profile: Profile, force: bool = False) -> dict[str, Any]:
+    """Stage 2 end to end: generate (resumably), then save the dataset and the quality report. Reuses a complete
+    augmentation of the same key; returns its metadata."""
+    art = artifacts.augment_artifact(profile)
+    if art.is_complete() and not force:
+        print(f"[augment] reusing {art.path}")
+        return art.metadata()
+    if force:
+        art.begin(force=True)
     generate_reasonings(profile)
     return build_augmented_dataset(profile)
-
-
-def load_augmented(profile: Profile) -> Dataset:
-    return load_from_disk(str(augment_dir(profile) / "dataset"))

@@ -52,24 +52,24 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
     from trl import SFTConfig, SFTTrainer
 
     from .modeling import load_model_and_tokenizer
-    from .study import peak_rss_gib
-    from .training import _apply_lora, _fast_trainer_class, build_sft_config, tokenize_examples
+    from .provenance import peak_rss_gib
+    from .training import apply_lora, build_sft_config, sft_trainer_class, tokenize_examples
 
-    model, tok = load_model_and_tokenizer(profile.model, profile.seed)
+    model, tok = load_model_and_tokenizer(profile.model)
     tc = profile.classifier.train
     ds, _ = tokenize_examples(tok, examples, tc.max_length)
     accum = tc.grad_accum if mode == "project" else 1
     n_rows = (steps + 1) * batch_size * accum
     ds = ds.select(range(min(n_rows, len(ds))))
-    model = _apply_lora(model, tc)
+    model = apply_lora(model, tc)
     timer = _StepTimer()
-    out = profile.run_dir / "bench" / mode
+    out = profile.scratch_dir / "bench" / mode
     if mode == "project":
-        args = build_sft_config(tc, out, profile.seed, len(ds))
+        args = build_sft_config(tc, out, tc.seed, len(ds))
         args.per_device_train_batch_size = batch_size
         args.max_steps = steps + 1
         args.save_strategy = "no"
-        trainer = _fast_trainer_class()(
+        trainer = sft_trainer_class()(
             model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[timer]
         )
     else:  # TRL defaults: bf16 on (the CPU has no bf16 units), gradient checkpointing on, random batches
@@ -82,7 +82,7 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
             save_strategy="no",
             report_to=[],
             completion_only_loss=True,
-            seed=profile.seed,
+            seed=tc.seed,
             **kw,
         )
         trainer = SFTTrainer(
@@ -122,9 +122,9 @@ def _bench_examples(profile: Profile, n: int):
 
     tok = load_tokenizer(profile.model)
     try:
-        from .augment import load_augmented
+        from .artifacts import augmented_dataset
 
-        rows = load_augmented(profile).select(range(n))
+        rows = augmented_dataset(profile).select(range(n))
     except FileNotFoundError:
         train = load_emotion("train", profile.data.emotion_dir).select(range(n))
         rows = [
@@ -141,19 +141,19 @@ def _bench_examples(profile: Profile, n: int):
 def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
     """Tokens/s on the same `n` training prompts: a batch-1 `generate` loop, batched `generate` (the path before
     `greedy_generate`) and the project's path, with the project's prefill/decode split."""
+    from .artifacts import generator_artifact, load_generator
     from .augment import generation_prompts
     from .data import load_emotion
-    from .generator import generator_dir, load_generator
     from .inference import TransformersBackend, generate_all
     from .modeling import load_model_and_tokenizer
 
-    if (generator_dir(profile) / "metadata.json").exists():
+    if generator_artifact(profile).is_complete():
         model, tok = load_generator(profile)
         which = "fine-tuned generator"
     else:
-        model, tok = load_model_and_tokenizer(profile.model, profile.seed)
+        model, tok = load_model_and_tokenizer(profile.model)
         which = "base model"
-    rows = load_emotion("train", profile.data.emotion_dir).shuffle(seed=profile.seed).select(range(n))
+    rows = load_emotion("train", profile.data.emotion_dir).shuffle(seed=profile.data.seed).select(range(n))
     prompts = generation_prompts(tok, rows)
     a = profile.augment
     out: dict[str, Any] = {"model": which, "examples": n, "max_new_tokens": a.max_new_tokens}
@@ -184,7 +184,8 @@ def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
 
 
 def _prediction_rates(profile: Profile, n: int) -> dict[str, Any]:
-    from .classifiers import load_classifier, predict
+    from .artifacts import ArtifactMissing, load_classifier
+    from .classifiers import predict
     from .data import load_emotion
 
     test = load_emotion("test", profile.data.emotion_dir).select(range(n))
@@ -192,7 +193,7 @@ def _prediction_rates(profile: Profile, n: int) -> dict[str, Any]:
     for variant in ("qa", "qra"):
         try:
             model, tok = load_classifier(profile, variant)
-        except FileNotFoundError:
+        except ArtifactMissing:
             model, tok = load_classifier(profile, "zero_shot")
         t0 = time.perf_counter()
         predict(model, tok, variant, test["text"], test["label"], profile, desc=f"bench {variant}")
@@ -207,23 +208,27 @@ def _prediction_rates(profile: Profile, n: int) -> dict[str, Any]:
 
 
 def _study_prediction_rates(profile: Profile) -> dict[str, float]:
-    out = {}
-    for meta in sorted((profile.results_dir / "predictions").glob("*__test.meta.json")):
-        out[meta.name.split("__")[0]] = json.loads(meta.read_text())["examples_per_second"]
-    return out
+    """Examples/s of the study's own test-set predictions (from results/<experiment>/artifacts.json)."""
+    path = profile.results_dir / "artifacts.json"
+    used = json.loads(path.read_text()) if path.exists() else {}
+    return {
+        k[len("predictions_") : -len("__test")]: m["examples_per_second"]
+        for k, m in used.items()
+        if k.startswith("predictions_") and k.endswith("__test")
+    }
 
 
 def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
     from .modeling import count_parameters, load_model_and_tokenizer
-    from .study import peak_rss_gib
+    from .provenance import peak_rss_gib
 
-    torch.manual_seed(profile.seed)
+    torch.manual_seed(profile.classifier.train.seed)
     t_start = time.time()
     fp32 = max(matmul_gflops(torch.float32) for _ in range(3))
     bf16 = matmul_gflops(
         torch.bfloat16, n=1024, reps=1
     )  # same size as fp32: small bf16 matmuls hide the slowness
-    model, _ = load_model_and_tokenizer(profile.model, profile.seed)
+    model, _ = load_model_and_tokenizer(profile.model)
     n_params = count_parameters(model)[0]
     del model
     print(f"matmul: fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.2f} GFLOP/s; model {n_params / 1e6:.0f}M parameters")
@@ -246,8 +251,10 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
     limit_decode = fp32 * 1e9 / (2 * n_params)
     phases = gen["project"]["phases"]
     decode_phase_rate = phases["generated_tokens"] / phases["decode_seconds"]
-    aug_stats = profile.run_dir / "augment" / "generation_stats.json"
-    aug_runs = json.loads(aug_stats.read_text())["runs"] if aug_stats.exists() else []
+    from .artifacts import augment_artifact
+
+    aug = augment_artifact(profile)
+    aug_runs = aug.metadata()["generation_runs"] if aug.is_complete() else []
     pred = _prediction_rates(profile, 32 if quick else 256)
     # Study time = the wall time each artifact took to make (metrics.json -> stage_seconds, from the artifacts'
     # own metadata, true even when a later run reused them) plus the analysis; the runner's clock of its last
@@ -298,7 +305,8 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
         "study_stage_seconds": {**artifact, "analysis": analysis_s},
         "runner_last_invocation_seconds": runner,
         "peak_rss_gib": study_rss,
-        "peak_rss_source": "max over the study runner's per-stage processes (results/<profile>/peak_rss_gib.json); "
+        "peak_rss_source": "max over the study runner's per-stage processes, each its own peak "
+        "(results/<experiment>/peak_rss_gib.json); "
         "a stage that reused its artifact measures loading, not training",
         "bench_peak_rss_gib": peak_rss_gib(),
         "details": {"train": train, "generation": gen, "prediction": pred},
@@ -313,6 +321,8 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
         "profile": profile.name,
         "bench_seconds": time.time() - t_start,
     }
-    write_json(profile.results_dir / "bench.json", bench)
+    from .config import claim_results_dir
+
+    write_json(claim_results_dir(profile) / "bench.json", bench)
     print(json.dumps({k: v for k, v in bench.items() if not isinstance(v, dict)}, indent=2))
     return bench

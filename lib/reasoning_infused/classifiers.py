@@ -1,41 +1,38 @@
-"""Classifiers Q->A, Q->RA and Q->AR: training (same trainer as the generator) and prediction."""
+"""Classifiers Q->A, Q->RA and Q->AR: training (same trainer as the generator) and prediction.
+
+Q->A trains on the classifier training rows; Q->RA and Q->AR on the same rows with their generated reasoning
+(rows whose reasoning is empty cannot make a target and are dropped, counted). Predictions are artifacts too:
+keyed by the classifier, the decoding settings and the evaluation set, so a changed setting never reuses them.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasets import Dataset
 
-from .augment import load_augmented
+from . import artifacts
 from .config import Profile
-from .data import LABELS
+from .data import LABELS, classifier_train_rows
 from .inference import GenerationBackend, TransformersBackend, VLLMBackend, generate_all, score_labels
-from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained, merged_checkpoint
+from .modeling import load_tokenizer
 from .prompts import (
     VARIANTS,
     answer_prefix,
-    classifier_messages,
+    classifier_prompt,
     classifier_target,
+    labels_after_reasoning_prompt,
     parse_answer,
     split_reasoning,
 )
-from .provenance import code_version, write_json
-from .training import SFTExample, render_prompt, train_sft
+from .provenance import code_version
+from .training import SFTExample, train_sft
 
 
-def classifier_dir(profile: Profile, variant: str) -> Path:
-    return profile.run_dir / "classifiers" / variant
-
-
-def classifier_prompt(tok, text: str) -> str:
-    return render_prompt(tok, classifier_messages(text))
-
-
-def classifier_examples(tok, rows: Dataset, variant: str) -> list[SFTExample]:
+def classifier_examples(tok, rows, variant: str) -> list[SFTExample]:
     return [
         SFTExample(
             classifier_prompt(tok, r["text"]), classifier_target(variant, r["label"], r.get("reasoning", ""))
@@ -44,39 +41,48 @@ def classifier_examples(tok, rows: Dataset, variant: str) -> list[SFTExample]:
     ]
 
 
-def training_rows(profile: Profile) -> Dataset:
-    """The augmented training rows, the same for every variant. Rows whose reasoning is empty cannot make a
-    Q->RA target and are dropped for all variants (counted); other flagged rows are dropped only when
-    augment.drop_flagged is set."""
-    ds = load_augmented(profile)
-    n = len(ds)
-    ds = ds.filter(
-        lambda r: bool(r["reasoning"].strip()) and not (profile.augment.drop_flagged and r["flagged"])
-    )
-    if len(ds) < n:
+def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
+    """The rows a variant trains on: {id, text, label name[, reasoning]} in the order of the training subset."""
+    if variant == "qa":
+        ds = classifier_train_rows(profile.data)
+        return [
+            {"id": i, "text": t, "label": LABELS[y]}
+            for i, t, y in zip(ds["id"], ds["text"], ds["label"], strict=True)
+        ]
+    ds = artifacts.augmented_dataset(profile)
+    keep = [r for r in ds if r["reasoning"].strip() and not (profile.augment.drop_flagged and r["flagged"])]
+    if len(keep) < len(ds):
         print(
-            f"[classifiers] {n - len(ds)} of {n} augmented rows dropped (empty reasoning"
-            f"{' or flagged' if profile.augment.drop_flagged else ''}); {len(ds)} rows train every variant"
+            f"[classifier-{variant}] {len(ds) - len(keep)} of {len(ds)} augmented rows dropped (empty reasoning"
+            f"{' or flagged' if profile.augment.drop_flagged else ''})"
         )
-    if len(ds) == 0:
+    if not keep:
         raise RuntimeError("no augmented rows left to train on")
-    return ds
+    return keep
 
 
 def train_classifier(profile: Profile, variant: str, force: bool = False) -> dict[str, Any]:
+    """Train (or reuse) one classifier for these settings; returns the artifact's metadata."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    art = artifacts.classifier_artifact(profile, variant)
+    if art.is_complete() and not force:
+        meta = art.metadata()
+        print(
+            f"[classifier-{variant}] reusing {art.path} (trained {meta.get('finished_at', '?')}); --force retrains"
+        )
+        return meta
+    rows = training_rows(profile, variant)  # before begin(): a missing augmentation leaves no empty folder
+    out = art.begin(force)
     tok = load_tokenizer(profile.model)
-    rows = training_rows(profile)
-    return train_sft(
-        profile,
+    meta = train_sft(
+        profile.model,
         profile.classifier.train,
         classifier_examples(tok, rows, variant),
-        classifier_dir(profile, variant),
+        out,
         name=f"classifier-{variant}",
-        force=force,
-        extra_metadata={"variant": variant, "train_rows": len(rows)},
     )
+    return art.finish({**meta, "variant": variant, "train_rows": len(rows)})
 
 
 _VLLM_ENGINES: dict[str, VLLMBackend] = {}  # one engine per process and model: the splits share it
@@ -86,7 +92,7 @@ def _generation_backend(profile: Profile, model, tok) -> GenerationBackend:
     """Q->RA free generation: the transformers model already loaded, or a vLLM engine on the merged weights."""
     if profile.classifier.backend != "vllm":
         return TransformersBackend(model, tok)
-    path = str(merged_checkpoint(profile.model, classifier_dir(profile, "qra"), profile.seed))
+    path = str(artifacts.merged_model_path(profile, artifacts.classifier_artifact(profile, "qra")))
     if path not in _VLLM_ENGINES:
         _VLLM_ENGINES[path] = VLLMBackend(
             path, tok, gpu_memory_utilization=profile.classifier.vllm_gpu_memory_utilization
@@ -130,8 +136,7 @@ def predict(
     )
     reasonings = [split_reasoning(g.text, "qra") for g in gens]
     constrained_prompts = [
-        p + (f"Reasoning: {r}\n" if r else "") + answer_prefix()
-        for p, r in zip(base_prompts, reasonings, strict=True)
+        labels_after_reasoning_prompt(tok, t, r) for t, r in zip(texts, reasonings, strict=True)
     ]
     scores = score_labels(model, tok, constrained_prompts, bs, desc=f"{desc} constrained scoring")
     for t, g, gen, r, s in zip(texts, golds, gens, reasonings, scores, strict=True):
@@ -153,65 +158,55 @@ def predict(
     return rows
 
 
-def load_classifier(profile: Profile, variant: str):
-    if variant == "zero_shot":
-        model, tok = load_model_and_tokenizer(profile.model, profile.seed)
-        return model.eval(), tok
-    d = classifier_dir(profile, variant)
-    if not (d / "metadata.json").exists():
-        raise FileNotFoundError(
-            f"classifier {variant} not trained yet ({d}); run train-classifier --variant {variant}"
-        )
-    return load_trained(profile.model, d, profile.seed)
-
-
-def predict_to_file(
-    profile: Profile,
-    variant: str,
-    split_name: str,
-    ds: Dataset,
-    path: Path,
-    model=None,
-    tok=None,
-    force: bool = False,
+def predict_set(
+    profile: Profile, variant: str, split: str, ds: Dataset, model=None, tok=None, force: bool = False
 ) -> list[dict[str, Any]]:
-    """Predict one evaluation set and save JSONL; reuses an existing file made from the same model and data."""
-    from .provenance import read_jsonl
-
-    meta_path = path.with_suffix(".meta.json")
-    model_meta = classifier_dir(profile, variant) / "metadata.json"
-    stamp = json.loads(model_meta.read_text()).get("finished_at") if model_meta.exists() else "base"
-    ident = {
-        "variant": variant,
-        "split": split_name,
-        "rows": len(ds),
-        "model": stamp,
-        "max_new_tokens": profile.classifier.max_new_tokens,
-    }
-    if path.exists() and meta_path.exists() and not force:
-        if {k: v for k, v in json.loads(meta_path.read_text()).items() if k in ident} == ident:
-            return read_jsonl(path)
+    """Predictions of one classifier on one evaluation set, from the store when this exact request was made
+    before (same classifier key, decoding settings and evaluation rows), else computed and stored."""
+    art = artifacts.predictions_artifact(profile, variant, split)
+    path = art.path / "predictions.jsonl"
+    if art.is_complete() and not force:
+        return artifacts.read_predictions_artifact(profile, variant, split)
     if model is None:
-        model, tok = load_classifier(profile, variant)
+        model, tok = artifacts.load_classifier(profile, variant)
+    art.begin(force)
     t0 = time.time()
-    rows = predict(model, tok, variant, ds["text"], ds["label"], profile, desc=f"{variant}/{split_name}")
+    rows = predict(model, tok, variant, ds["text"], ds["label"], profile, desc=f"{variant}/{split}")
     wall = time.time() - t0
     for r in rows:  # keeps the committed prediction files small
         r["scores"] = {k: round(v, 4) for k, v in r["scores"].items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     tmp.replace(path)
-    write_json(
-        meta_path,
+    art.finish(
         {
-            **ident,
+            "rows": len(rows),
             "wall_seconds": wall,
-            "examples_per_second": len(ds) / wall,
+            "examples_per_second": len(rows) / wall,
             "generation_backend": profile.classifier.backend if variant == "qra" else None,
             "code_version": code_version(),
-        },
+            "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
     )
     return rows
+
+
+def predict_all(
+    profile: Profile, sets: dict[str, Dataset], force: bool = False
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Predictions of every classifier of the profile (and zero-shot) on every set: {set: {classifier: rows}}.
+    Each model is loaded once, and only when one of its sets is not in the store yet."""
+    variants = list(profile.classifier.variants) + (["zero_shot"] if profile.evaluate.zero_shot else [])
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in sets}
+    for v in variants:
+        model = tok = None
+        for sname, ds in sets.items():
+            if model is None and (
+                force or not artifacts.predictions_artifact(profile, v, sname).is_complete()
+            ):
+                model, tok = artifacts.load_classifier(profile, v)
+            out[sname][v] = predict_set(profile, v, sname, ds, model, tok, force)
+        del model
+    return out

@@ -9,10 +9,11 @@ import time
 
 from .config import ProfileError, available_profiles, load_profile
 from .data import DataError
+from .prompts import VARIANTS
 
 
 def _profile(args):
-    return load_profile(args.profile, args.set)
+    return load_profile(args.profile, args.set, args.name)
 
 
 def cmd_data(args) -> int:
@@ -59,12 +60,10 @@ def cmd_train_generator(args) -> int:
 
 
 def cmd_augment(args) -> int:
-    from .augment import augment, load_reasonings, quality_report
+    from .augment import augment
 
-    p = _profile(args)
-    augment(p)
-    rep = quality_report(load_reasonings(p))
-    print(json.dumps({k: v for k, v in rep.items() if not k.endswith("_examples")}, indent=2))
+    meta = augment(_profile(args), force=args.force)
+    print(json.dumps(meta["quality"], indent=2))
     return 0
 
 
@@ -78,10 +77,10 @@ def cmd_train_classifier(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate
     from .report import results_table
+    from .study import evaluate_experiment
 
-    m = evaluate(_profile(args), force=args.force)
+    m = evaluate_experiment(_profile(args), force=args.force)
     print(results_table(m))
     return 0
 
@@ -119,11 +118,39 @@ def cmd_report(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from .evaluate import check_reproducible
+    from .study import check_reproducible
 
     out = check_reproducible(_profile(args), args.variant, args.split)
     print(json.dumps(out, indent=2))
     return 0 if out["identical_predictions"] == out["rows"] else 1
+
+
+def cmd_artifacts(args) -> int:
+    from .artifacts import list_artifacts, remove_artifact
+    from .locations import store_root
+
+    if args.remove:
+        for path in args.remove:
+            remove_artifact(path)
+            print(f"removed {path}")
+        return 0
+    rows = list_artifacts(_profile(args))
+    if not rows:
+        print(f"the artifact store {store_root()} is empty")
+        return 0
+    print(
+        f"artifact store: {store_root()}  (differs: settings that differ from --profile/--set; '' = this one)"
+    )
+    print(
+        f"{'stage':<12}{'variant':<9}{'key':<18}{'state':<13}{'MB':>8}  {'date':<17} differs from the profile"
+    )
+    for r in rows:
+        print(
+            f"{r['stage']:<12}{r['variant']:<9}{r['key'][:17]:<18}{r['state']:<13}{r['size_mb']:>8}  {r['date']:<17} "
+            f"{r.get('differs_from_profile', '')}"
+        )
+    print(f"{len(rows)} artifacts, {sum(r['size_mb'] for r in rows):.0f} MB; remove one with --remove PATH")
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -147,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             metavar="KEY=VALUE",
             help="override a profile value, e.g. --set data.train_size=500",
         )
+        sp.add_argument(
+            "--name",
+            default=None,
+            help="experiment name (results/<name>/); default: the profile name plus the overridden settings",
+        )
         sp.set_defaults(fn=fn)
         return sp
 
@@ -154,15 +186,22 @@ def main(argv: list[str] | None = None) -> int:
     add("train-generator", cmd_train_generator, "stage 1: fine-tune the reasoning generator").add_argument(
         "--force", action="store_true", help="retrain (the old run is renamed, not deleted)"
     )
-    add("augment", cmd_augment, "stage 2: generate one reasoning per training example (resumable)")
+    add(
+        "augment", cmd_augment, "stage 2: generate one reasoning per training example (resumable)"
+    ).add_argument(
+        "--force", action="store_true", help="generate again (the old artifact is renamed, not deleted)"
+    )
     sp = add("train-classifier", cmd_train_classifier, "fine-tune the Q->A / Q->RA / Q->AR classifiers")
     sp.add_argument(
-        "--variant", action="append", choices=["qa", "qra", "qar"], help="default: the profile's variants"
+        "--variant", action="append", choices=list(VARIANTS), help="default: the profile's variants"
     )
     sp.add_argument("--force", action="store_true")
-    add("evaluate", cmd_evaluate, "predict, score, test, write results/<profile>/metrics.json").add_argument(
-        "--force", action="store_true", help="predict again even where predictions exist"
+    add("artifacts", cmd_artifacts, "list the artifact store (stage, key, size, what differs)").add_argument(
+        "--remove", nargs="+", metavar="PATH", help="delete these artifact folders"
     )
+    add(
+        "evaluate", cmd_evaluate, "predict, score, test, write results/<experiment>/metrics.json"
+    ).add_argument("--force", action="store_true", help="predict again even where predictions exist")
     add("analyze", cmd_analyze, "error and explanation analysis, faithfulness probe, figures")
     add("study", cmd_study, "every stage in order, then execute the notebooks").add_argument(
         "--no-notebooks", action="store_true"
@@ -176,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     sp = add(
         "reproduce", cmd_reproduce, "predict again with a saved model and compare with the saved predictions"
     )
-    sp.add_argument("--variant", default="qa", choices=["qa", "qra", "qar", "zero_shot"])
+    sp.add_argument("--variant", default="qa", choices=[*VARIANTS, "zero_shot"])
     sp.add_argument("--split", default="test")
     args = ap.parse_args(argv)
     t0 = time.time()

@@ -3,6 +3,10 @@
 An unknown key, a missing section or a value of the wrong type is a `ProfileError` that names the key
 (for example ``classifier.train.learning_rate``). Profiles live in ``lib/reasoning_infused/profiles``;
 ``--profile`` also accepts a path to a YAML file of your own.
+
+A profile plus `--set` overrides is an *experiment*: its results go to ``results/<experiment>/``. The name is
+``--name`` or derived from the profile and the settings that differ from it (``default`` only for the unmodified
+default profile), so overrides never write into another experiment's folder.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,8 +24,12 @@ from typing import Any
 
 import yaml
 
+from .data import REASONING_SOURCES, DataConfig
+from .locations import REPO_ROOT, check_safe_name, figures_root, results_root, runs_root
+from .prompts import VARIANTS
+
 PROFILE_DIR = Path(__file__).parent / "profiles"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "DataConfig", "Profile", "ProfileError", "load_profile"]
 
 
 class ProfileError(ValueError):
@@ -39,30 +48,6 @@ class ModelConfig:
     tiny_layers: int = 2
     # "auto" picks float32 on CPU (bf16 is ~400x slower there) and bfloat16 on a GPU that supports it.
     dtype: str = "auto"
-
-
-@dataclass
-class DataConfig:
-    # Local dair-ai `text;label` folder. Empty: $RI_EMOTION_DIR, else ../shared/data/emotion, else the hub id.
-    emotion_dir: str = ""
-    emotion_hub_id: str = "dair-ai/emotion"
-    # Local reasoning folder with flan_cot/ and esnli/. Empty: $RI_REASONING_DIR, else ../shared/data/reasoning.
-    reasoning_dir: str = ""
-    # A hub dataset of (question, answer, reasoning) rows used instead of the local folder when set.
-    reasoning_hub_id: str = ""
-    reasoning_columns: list[str] = field(default_factory=lambda: ["question", "answer", "reasoning"])
-    # Out-of-domain sets (evaluation only). Empty: $RI_OOD_DIR, else ../shared/data/ood.
-    ood_dir: str = ""
-    # Classifier training examples, stratified subsample of the 16,000 (0 = all).
-    train_size: int = 2000
-    # Validation examples used for every choice (checkpoint, decoding); 0 = all 2,000.
-    val_size: int = 500
-    # Test examples; 0 = the full 2,000 (the default and paper profiles use all of them).
-    test_size: int = 0
-    # Out-of-domain examples per set, stratified; 0 = all rows.
-    ood_size: int = 0
-    # Use GoEmotions' test-split rows only (622) instead of all 6,404 mapped rows.
-    goemotions_test_only: bool = True
 
 
 @dataclass
@@ -95,6 +80,8 @@ class TrainConfig:
     logging_steps: int = 5
     # Checkpoint every N optimizer steps so that a killed run resumes (0 = only at the end).
     save_steps: int = 50
+    # Training seed: adapter initialisation and the order of the batches (the seed a seed sweep varies).
+    seed: int = 0
 
 
 @dataclass
@@ -122,6 +109,8 @@ class AugmentConfig:
     do_sample: bool = False  # greedy by default: reproducible
     temperature: float = 0.7
     top_p: float = 0.95
+    # Seed of sampled decoding (unused, and not part of the augmentation's key, when do_sample is false).
+    seed: int = 0
     # Rows flagged by the quality rules are kept in the file; the classifier drops them only if this is true.
     drop_flagged: bool = False
 
@@ -151,7 +140,6 @@ class EvaluateConfig:
 @dataclass
 class Profile:
     name: str
-    seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -159,30 +147,36 @@ class Profile:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     description: str = ""
+    # Set by load_profile, not read from YAML: the experiment (results folder) and the settings that differ from
+    # the profile file (dotted key -> value).
+    experiment: str = field(default="", metadata={"internal": True})
+    overrides: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting, as saved next to results (the experiment name and its overrides included)."""
         return dataclasses.asdict(self)
 
-    def fingerprint(self, *sections: str) -> str:
-        """Short hash of the named sections (all when none): keys artifacts to the settings that made them."""
+    def settings(self) -> dict[str, Any]:
+        """The settings alone (no names or descriptions): what artifact keys and experiment identity hash."""
         d = self.to_dict()
-        if sections:
-            d = {s: d[s] for s in sections}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+        for k in ("name", "description", "experiment", "overrides"):
+            d.pop(k)
+        return d
 
     # --- where things go -------------------------------------------------------------------------------
     @property
-    def run_dir(self) -> Path:
-        return Path(os.environ.get("RI_RUNS_DIR", REPO_ROOT / "runs")) / self.name
-
-    @property
     def results_dir(self) -> Path:
-        return Path(os.environ.get("RI_RESULTS_DIR", REPO_ROOT / "results")) / self.name
+        return results_root() / (self.experiment or self.name)
 
     @property
     def figures_dir(self) -> Path:
-        root = Path(os.environ.get("RI_FIGURES_DIR", REPO_ROOT / "figures"))
-        return root if self.name == "default" else root / self.name
+        exp = self.experiment or self.name
+        return figures_root() if exp == "default" else figures_root() / exp
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Per-experiment scratch space (executed notebooks of non-default experiments, bench runs): git-ignored."""
+        return runs_root() / "experiments" / (self.experiment or self.name)
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
@@ -212,8 +206,13 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ProfileError(f"{key}: expected an integer, got {value!r}")
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProfileError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, str):  # YAML 1.1 reads `1e-4` (no dot) as a string; any float syntax is accepted
+            try:
+                value = float(value)
+            except ValueError:
+                raise ProfileError(f"{key}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ProfileError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -224,10 +223,15 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
 
 def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     kwargs = {}
     for k, v in raw.items():
         key = f"{prefix}.{k}" if prefix else str(k)
+        if key == "seed":
+            raise ProfileError(
+                "the top-level 'seed' was split in three: data.seed (subsamples, bootstrap), "
+                "generator.train.seed and classifier.train.seed (initialisation, batch order)"
+            )
         if k not in names:
             raise ProfileError(f"unknown key '{key}' (allowed: {', '.join(sorted(names))})")
         kwargs[k] = _convert(v, hints[k], key)
@@ -264,8 +268,6 @@ def _validate(p: Profile) -> None:
         "data.reasoning_columns",
         "needs exactly 3 names (question, answer, reasoning)",
     )
-    from .data import REASONING_SOURCES
-
     for src, n in p.generator.sources.items():
         check(
             src in REASONING_SOURCES,
@@ -306,7 +308,7 @@ def _validate(p: Profile) -> None:
     check(p.augment.max_new_tokens >= 1, "augment.max_new_tokens", "must be >= 1")
     check(p.augment.batch_size >= 1, "augment.batch_size", "must be >= 1")
     for v in p.classifier.variants:
-        check(v in {"qa", "qra", "qar"}, "classifier.variants", f"unknown variant {v!r} (qa, qra, qar)")
+        check(v in VARIANTS, "classifier.variants", f"unknown variant {v!r} ({', '.join(VARIANTS)})")
     check(0 < p.evaluate.ci_level < 1, "evaluate.ci_level", "must be in (0, 1)")
     check(p.evaluate.bootstrap_samples >= 100, "evaluate.bootstrap_samples", "must be >= 100")
 
@@ -326,15 +328,54 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ProfileError(f"override {text!r} must look like section.key=value")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    key = key.strip()
+    if key == "name":
+        raise ProfileError("name: a profile's name cannot be overridden; name the experiment with --name")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{key}: value {value!r} is not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 
 
-def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profile:
-    """Load a packaged profile by name (smoke, default, paper) or a YAML file by path; apply `a.b=c` overrides."""
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists and dicts that are settings (sources) stay values at their key."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict) and k not in ("sources",):
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def settings_diff(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys whose value in `other` differs from `base` (both nested settings dicts), with other's values."""
+    fb, fo = flatten(base), flatten(other)
+    return {k: fo[k] for k in fo if fb.get(k, object()) != fo[k]}
+
+
+def _slug(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return re.sub(r"[^A-Za-z0-9._+-]+", "", text.replace(", ", "+").replace(",", "+"))[:24]
+
+
+def experiment_name(profile_name: str, diff: dict[str, Any]) -> str:
+    """`<profile>` when nothing differs; else `<profile>-<leaf>=<value>...-<hash>`: readable, and unique because
+    the hash covers every differing setting (two keys may share a leaf name)."""
+    if not diff:
+        return profile_name
+    digest = hashlib.sha256(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()[:6]
+    parts = [f"{k.split('.')[-1]}={_slug(v)}" for k, v in sorted(diff.items())]
+    readable = "-".join(parts)[:80].rstrip("-.")
+    return f"{profile_name}-{readable}-{digest}"
+
+
+def _read_profile_file(name_or_path: str) -> tuple[Path, dict[str, Any]]:
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
@@ -342,7 +383,7 @@ def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profi
             raise ProfileError(
                 f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())}"
             )
-    if not path.exists():
+    if not path.is_file():
         raise ProfileError(f"profile file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -351,17 +392,85 @@ def load_profile(name_or_path: str, overrides: list[str] | None = None) -> Profi
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: the top level must be a mapping")
     raw.setdefault("name", path.stem)
+    return path, raw
+
+
+def _profile_from_raw(path: Path, raw: dict[str, Any]) -> Profile:
+    try:
+        check_safe_name(str(raw["name"]), "profile name")
+        profile = _build(Profile, raw)
+        _validate(profile)
+    except (ProfileError, ValueError) as e:
+        raise ProfileError(f"{path.name}: {e}") from None
+    return profile
+
+
+def load_profile(
+    name_or_path: str, overrides: list[str] | None = None, experiment: str | None = None
+) -> Profile:
+    """Load a packaged profile by name (smoke, default, paper) or a YAML file by path; apply `a.b=c` overrides.
+
+    The experiment is `experiment` when given (a safe folder name), else derived from the profile name and the
+    settings the overrides change (`experiment_name`).
+    """
+    path, raw = _read_profile_file(name_or_path)
+    base = _profile_from_raw(path, raw)
+    import copy
+
+    raw = copy.deepcopy(raw)
     for o in overrides or []:
         k, v = parse_override(o)
         _set_dotted(raw, k, v)
-    try:
-        profile = _build(Profile, raw)
-        _validate(profile)
-    except ProfileError as e:
-        raise ProfileError(f"{path.name}: {e}") from None
+    profile = _profile_from_raw(path, raw)
+    profile.overrides = settings_diff(base.settings(), profile.settings())
+    if experiment:
+        try:
+            check_safe_name(experiment, "experiment name")
+        except ValueError as e:
+            raise ProfileError(str(e)) from None
+    profile.experiment = experiment or experiment_name(profile.name, profile.overrides)
     return profile
+
+
+def profile_from_env(default: str = "default") -> Profile:
+    """The experiment a notebook runs on: $RI_PROFILE, $RI_SET (a JSON list of overrides) and $RI_EXPERIMENT,
+    as the study runner sets them; the unmodified default profile otherwise."""
+    import os
+
+    overrides = json.loads(os.environ.get("RI_SET", "[]"))
+    return load_profile(
+        os.environ.get("RI_PROFILE", default), overrides, os.environ.get("RI_EXPERIMENT") or None
+    )
 
 
 def save_profile(profile: Profile, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(profile.to_dict(), sort_keys=False))
+
+
+def claim_results_dir(profile: Profile) -> Path:
+    """The experiment's results folder, after checking that it holds results of these same settings (or none).
+
+    An experiment folder written with other settings is never overwritten: `results/default/` belongs to the
+    unmodified default profile, and a `--name` already used for other settings is refused.
+    """
+    out = profile.results_dir
+    saved = out / "profile.yaml"
+    if saved.exists():
+        try:
+            old = yaml.safe_load(saved.read_text()) or {}
+            old_settings = {
+                k: v for k, v in old.items() if k not in ("name", "description", "experiment", "overrides")
+            }
+        except yaml.YAMLError:
+            old_settings = None
+        if old_settings != profile.settings():
+            diff = settings_diff(old_settings or {}, profile.settings()) if old_settings else {}
+            shown = ", ".join(f"{k}={v!r}" for k, v in list(diff.items())[:5]) or "unreadable profile.yaml"
+            raise ProfileError(
+                f"{out} holds results of other settings ({shown}); choose another experiment name (--name) "
+                "or move that folder away"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    save_profile(profile, saved)
+    return out

@@ -5,16 +5,18 @@ Every loader returns a `datasets.Dataset`. Bad input raises `DataError` naming t
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
-from .config import REPO_ROOT
+from .locations import shared_data_dir
 
 # Label ids of dair-ai/emotion on the hub.
 LABELS: list[str] = ["sadness", "joy", "love", "anger", "fear", "surprise"]
@@ -38,12 +40,37 @@ class DataError(ValueError):
     """Bad or missing input data; the message names the file and line."""
 
 
+@dataclass
+class DataConfig:
+    """The `data` section of a profile: where the data come from and which rows each stage uses."""
+
+    # Local dair-ai `text;label` folder. Empty: $RI_EMOTION_DIR, else ../shared/data/emotion, else the hub id.
+    emotion_dir: str = ""
+    emotion_hub_id: str = "dair-ai/emotion"
+    # Local reasoning folder with flan_cot/ and esnli/. Empty: $RI_REASONING_DIR, else ../shared/data/reasoning.
+    reasoning_dir: str = ""
+    # A hub dataset of (question, answer, reasoning) rows used instead of the local folder when set.
+    reasoning_hub_id: str = ""
+    reasoning_columns: list[str] = field(default_factory=lambda: ["question", "answer", "reasoning"])
+    # Out-of-domain sets (evaluation only). Empty: $RI_OOD_DIR, else ../shared/data/ood.
+    ood_dir: str = ""
+    # Classifier training examples, stratified subsample of the 16,000 (0 = all).
+    train_size: int = 2000
+    # Validation examples used for every choice (checkpoint, decoding); 0 = all 2,000.
+    val_size: int = 500
+    # Test examples; 0 = the full 2,000 (the default and paper profiles use all of them).
+    test_size: int = 0
+    # Out-of-domain examples per set, stratified; 0 = all rows.
+    ood_size: int = 0
+    # Use GoEmotions' test-split rows only (622) instead of all 6,404 mapped rows.
+    goemotions_test_only: bool = True
+    # Seed of every subsample (classifier training rows, validation, test, out-of-domain, generator triples) and
+    # of the bootstrap: kept fixed while the training seeds vary, so seeds share the same evaluation rows.
+    seed: int = 0
+
+
 def emotion_features() -> Features:
     return Features({"text": Value("string"), "label": ClassLabel(names=LABELS)})
-
-
-def _shared_data_dir() -> Path:
-    return REPO_ROOT.parent / "shared" / "data"
 
 
 def resolve_dir(configured: str, env_var: str, default_sub: str) -> Path | None:
@@ -52,7 +79,7 @@ def resolve_dir(configured: str, env_var: str, default_sub: str) -> Path | None:
         return Path(configured)
     if os.environ.get(env_var):
         return Path(os.environ[env_var])
-    d = _shared_data_dir() / default_sub
+    d = shared_data_dir() / default_sub
     return d if d.exists() else None
 
 
@@ -283,3 +310,168 @@ def duplicate_report(splits: dict[str, Dataset]) -> dict[str, Any]:
         for b in names[i + 1 :]:
             out[f"{a}&{b}_shared_texts"] = len(set(labels_by_text[a]) & set(labels_by_text[b]))
     return out
+
+
+# --- what each stage reads: row selection and fingerprints ------------------------------------------------------
+
+
+def classifier_train_rows(d: DataConfig) -> Dataset:
+    """The classifier training examples (a stratified subsample of train, seeded by data.seed), with row ids."""
+    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train = train.add_column("id", list(range(len(train))))
+    return stratified_subsample(train, d.train_size, d.seed)
+
+
+def evaluation_sets(d: DataConfig, include_ood: bool = True) -> dict[str, Dataset]:
+    """validation (for choices), test (reported), and the out-of-domain sets (evaluation only)."""
+    sets = {
+        "validation": stratified_subsample(
+            load_emotion("validation", d.emotion_dir, d.emotion_hub_id), d.val_size, d.seed
+        ),
+        "test": stratified_subsample(
+            load_emotion("test", d.emotion_dir, d.emotion_hub_id), d.test_size, d.seed
+        ),
+    }
+    if include_ood:
+        for name in OOD_SETS:
+            sets[f"ood_{name}"] = stratified_subsample(
+                load_ood(name, d.ood_dir, d.goemotions_test_only), d.ood_size, d.seed
+            )
+    return sets
+
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_fingerprint(path: Path) -> str:
+    """sha256 (16 hex digits) of a file's bytes; cached per process by path, size and modification time."""
+    path = Path(path)
+    st = path.stat()
+    k = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if k not in _FINGERPRINTS:
+        _FINGERPRINTS[k] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return _FINGERPRINTS[k]
+
+
+def emotion_fingerprint(d: DataConfig, split: str) -> str:
+    """Identity of one dair-ai split as read: the file's hash, or the hub id (no revision is known there)."""
+    local = resolve_dir(d.emotion_dir, "RI_EMOTION_DIR", "emotion")
+    if local is None:
+        return f"hub:{d.emotion_hub_id}:{split}"
+    path = local / _SPLIT_FILES[split]
+    if not path.exists():
+        raise DataError(f"{path}: split file for '{split}' not found")
+    return f"file:{file_fingerprint(path)}"
+
+
+def reasoning_fingerprint(d: DataConfig, sources: list[str]) -> dict[str, str]:
+    """Identity of the reasoning triples a generator reads: one hash per file, or the hub id and columns."""
+    if d.reasoning_hub_id:
+        return {"hub": f"{d.reasoning_hub_id}:{','.join(d.reasoning_columns)}"}
+    folder = resolve_dir(d.reasoning_dir, "RI_REASONING_DIR", "reasoning")
+    if folder is None or not folder.is_dir():
+        raise DataError(
+            f"reasoning folder not found ({folder}); set data.reasoning_dir or data.reasoning_hub_id"
+        )
+    out = {}
+    for src in sorted(sources):
+        if src in FLAN_SOURCES:
+            out[src] = file_fingerprint(folder / "flan_cot" / f"{src}_train.tsv")
+        elif src == "esnli":
+            parts = [
+                file_fingerprint(folder / "esnli" / f"{stem}.{split}")
+                for split in ("dev", "test")
+                for stem in ("s1", "s2", "labels", "preproc1_expl_1")
+            ]
+            out[src] = hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+    return out
+
+
+def evaluation_set_identity(d: DataConfig, name: str) -> dict[str, Any]:
+    """Everything that decides which rows an evaluation set holds: source file, size, seed (and GoEmotions' pool)."""
+    if name.startswith("ood_"):
+        ood = name[4:]
+        folder = resolve_dir(d.ood_dir, "RI_OOD_DIR", "ood")
+        if folder is None:
+            raise DataError("out-of-domain folder not found; set data.ood_dir or RI_OOD_DIR")
+        fname = "mapped_test_only.tsv" if (ood == "goemotions" and d.goemotions_test_only) else "mapped.tsv"
+        path = folder / OOD_SETS[ood] / fname
+        if not path.exists():
+            raise DataError(f"{path}: file not found")
+        return {"set": name, "source": f"file:{file_fingerprint(path)}", "size": d.ood_size, "seed": d.seed}
+    size = {"validation": d.val_size, "test": d.test_size}[name]
+    return {"set": name, "source": emotion_fingerprint(d, name), "size": size, "seed": d.seed}
+
+
+# --- the emotion lexicon: which emotions a text names -----------------------------------------------------------
+
+# Words that name each emotion, for the quality report and the explanation analysis.
+EMOTION_WORDS: dict[str, list[str]] = {
+    "sadness": [
+        "sad",
+        "sadness",
+        "unhappy",
+        "depressed",
+        "depression",
+        "sorrow",
+        "grief",
+        "miserable",
+        "lonely",
+        "hopeless",
+        "upset",
+        "down",
+    ],
+    "joy": [
+        "joy",
+        "happy",
+        "happiness",
+        "glad",
+        "delighted",
+        "cheerful",
+        "pleased",
+        "excited",
+        "joyful",
+        "content",
+    ],
+    "love": ["love", "loving", "affection", "fond", "adore", "caring", "romantic", "tender", "passion"],
+    "anger": [
+        "anger",
+        "angry",
+        "mad",
+        "furious",
+        "irritated",
+        "annoyed",
+        "rage",
+        "frustrated",
+        "frustration",
+        "resentful",
+    ],
+    "fear": [
+        "fear",
+        "afraid",
+        "scared",
+        "anxious",
+        "anxiety",
+        "nervous",
+        "worried",
+        "terrified",
+        "frightened",
+        "panic",
+    ],
+    "surprise": [
+        "surprise",
+        "surprised",
+        "amazed",
+        "astonished",
+        "shocked",
+        "unexpected",
+        "stunned",
+        "amazing",
+    ],
+}
+
+
+def emotions_named(text: str) -> list[str]:
+    """Which emotions a text names (by the word lists above), in LABELS order."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return [lab for lab in LABELS if words & set(EMOTION_WORDS[lab])]

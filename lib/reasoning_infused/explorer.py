@@ -10,16 +10,16 @@ import pandas as pd
 
 from .config import Profile
 from .data import LABELS
+from .prompts import VARIANTS
 
-CLASSIFIERS = ["qa", "qra", "qar", "zero_shot"]
+CLASSIFIERS = [*VARIANTS, "zero_shot"]
 ANY = "(any)"
 
 
 def explorer_table(profile: Profile) -> pd.DataFrame:
     """One row per test example: text, gold, and each classifier's prediction and output; plus the generator's
     training-time reasoning when the same text is among the augmented training rows."""
-    from .augment import load_reasonings
-    from .evaluate import load_metrics, load_predictions
+    from .artifacts import load_metrics, load_predictions, read_reasonings
 
     metrics = load_metrics(profile)
     df = None
@@ -36,16 +36,16 @@ def explorer_table(profile: Profile) -> pd.DataFrame:
         df = part if df is None else pd.concat([df, part.drop(columns=["text", "gold"])], axis=1)
     if df is None:
         raise FileNotFoundError("no predictions found: run evaluate first")
-    train = {r["text"]: r["reasoning"] for r in load_reasonings(profile)}
+    train = {r["text"]: r["reasoning"] for r in read_reasonings(profile)}
     df["train_reasoning"] = [train.get(t, "") for t in df.text]
     return df
 
 
 def training_table(profile: Profile) -> pd.DataFrame:
     """The augmented training rows (text, gold, generator reasoning, quality flags) as a table."""
-    from .augment import load_reasonings
+    from .artifacts import read_reasonings
 
-    rows = load_reasonings(profile)
+    rows = read_reasonings(profile)
     return pd.DataFrame(
         [
             {
@@ -126,7 +126,8 @@ class LiveQRA:
         self._model = None
 
     def __call__(self, text: str) -> dict[str, Any]:
-        from .classifiers import load_classifier, predict
+        from .artifacts import load_classifier
+        from .classifiers import predict
 
         if not text.strip():
             raise ValueError("type a text first")

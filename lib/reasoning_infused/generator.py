@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasets import Dataset
 
+from . import artifacts
 from .config import Profile
 from .data import load_reasoning_triples
 from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained
-from .prompts import generator_messages, prompt_version
-from .provenance import write_json
-from .training import SFTExample, completion_loss, render_prompt, train_sft
-
-
-def generator_dir(profile: Profile) -> Path:
-    return profile.run_dir / "generator"
+from .prompts import generator_prompt, prompt_version
+from .training import SFTExample, completion_loss, train_sft
 
 
 def generator_examples(tok, rows: Dataset) -> list[SFTExample]:
-    return [
-        SFTExample(render_prompt(tok, generator_messages(r["question"], r["answer"])), r["reasoning"])
-        for r in rows
-    ]
+    return [SFTExample(generator_prompt(tok, r["question"], r["answer"]), r["reasoning"]) for r in rows]
 
 
 def generator_split(profile: Profile, tok=None) -> tuple[Dataset, Dataset]:
-    """(train, held-out) triples: per source a seeded shuffle, filtered to max_length tokens, no overlap."""
+    """(train, held-out) triples: per source a shuffle seeded by data.seed, filtered to max_length tokens, no
+    overlap."""
     tok = tok or load_tokenizer(profile.model)
     g, d = profile.generator, profile.data
     sources = [s for s, n in g.sources.items() if n > 0]
     if d.reasoning_hub_id:
         sources = ["hub"]
     triples = load_reasoning_triples(sources, d.reasoning_dir, d.reasoning_hub_id, d.reasoning_columns)
-    rng = np.random.default_rng(profile.seed)
+    rng = np.random.default_rng(d.seed)
     per_source_heldout = max(1, g.heldout_size // max(1, len(sources)))
     src_col = np.asarray(triples["source"])
     train_idx, held_idx = [], []
@@ -62,46 +54,38 @@ def generator_split(profile: Profile, tok=None) -> tuple[Dataset, Dataset]:
 
 
 def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
-    """Train (or reuse) the generator; also measure held-out completion loss of the base and the trained model."""
-    out = generator_dir(profile)
+    """Train (or reuse) the generator for these settings; also measure the held-out completion loss of the base
+    and the trained model. Returns the artifact's metadata."""
+    art = artifacts.generator_artifact(profile)
+    if art.is_complete() and not force:
+        meta = art.metadata()
+        print(f"[generator] reusing {art.path} (trained {meta.get('finished_at', '?')}); --force retrains")
+        return meta
+    out = art.begin(force)
     tok = load_tokenizer(profile.model)
     train_rows, held_rows = generator_split(profile, tok)
     mix = {s: int(n) for s, n in zip(*np.unique(train_rows["source"], return_counts=True), strict=True)}
     meta = train_sft(
-        profile,
-        profile.generator.train,
-        generator_examples(tok, train_rows),
-        out,
-        name="generator",
-        extra_metadata={"data_mix": mix, "heldout_rows": len(held_rows)},
-        force=force,
+        profile.model, profile.generator.train, generator_examples(tok, train_rows), out, name="generator"
     )
-    eval_path = out / "heldout_eval.json"
-    if eval_path.exists() and not force:
-        ev = json.loads(eval_path.read_text())
-    else:
-        t0 = time.time()
-        held = generator_examples(tok, held_rows)
-        base, btok = load_model_and_tokenizer(profile.model, profile.seed)
-        before = completion_loss(base, btok, held)
-        del base
-        trained, ttok = load_trained(profile.model, out, profile.seed)
-        after = completion_loss(trained, ttok, held)
-        ev = {
+    t0 = time.time()
+    held = generator_examples(tok, held_rows)
+    base, btok = load_model_and_tokenizer(profile.model)
+    before = completion_loss(base, btok, held)
+    del base
+    trained, ttok = load_trained(profile.model, out)
+    after = completion_loss(trained, ttok, held)
+    held_rows.to_json(out / "heldout_triples.jsonl")
+    meta = art.finish(
+        {
+            **meta,
+            "data_mix": mix,
             "heldout_rows": len(held),
             "heldout_loss_before": before,
             "heldout_loss_after": after,
+            "heldout_eval_seconds": time.time() - t0,
             "prompt_version": prompt_version(),
-            "seconds": time.time() - t0,
         }
-        write_json(eval_path, ev)
-        held_rows.to_json(out / "heldout_triples.jsonl")
-    print(
-        f"[generator] held-out loss per reasoning token: base {ev['heldout_loss_before']:.3f} -> "
-        f"fine-tuned {ev['heldout_loss_after']:.3f}"
     )
-    return {**meta, **ev}
-
-
-def load_generator(profile: Profile):
-    return load_trained(profile.model, generator_dir(profile), profile.seed)
+    print(f"[generator] held-out loss per reasoning token: base {before:.3f} -> fine-tuned {after:.3f}")
+    return meta

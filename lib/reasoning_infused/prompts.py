@@ -1,4 +1,5 @@
-"""Prompt formats (versioned data in prompts/prompts.yaml) and the parser of the final answer line."""
+"""Prompt formats (versioned data in prompts/prompts.yaml), how they are rendered with a tokenizer's chat
+template, and the parser of the final answer line. The one place that knows what a prompt or a target looks like."""
 
 from __future__ import annotations
 
@@ -13,12 +14,20 @@ import yaml
 from .data import LABELS
 
 PROMPTS_FILE = Path(__file__).parent / "prompts" / "prompts.yaml"
-VARIANTS = ("qa", "qra", "qar")
 
 
 @lru_cache(maxsize=1)
 def prompt_spec() -> dict[str, Any]:
     return yaml.safe_load(PROMPTS_FILE.read_text())
+
+
+# The classifier variants are the targets prompts.yaml defines: qa, qra, qar.
+VARIANTS: tuple[str, ...] = tuple(prompt_spec()["classifier"]["targets"])
+
+
+def render_prompt(tok, messages: list[dict[str, str]]) -> str:
+    """Chat-template-rendered prompt ending with the assistant header (what the model continues)."""
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def prompt_version() -> str:
@@ -37,6 +46,20 @@ def generator_messages(question: str, answer: str) -> list[dict[str, str]]:
 
 def emotion_question(text: str) -> str:
     return prompt_spec()["generator"]["emotion_question"].format(text=text)
+
+
+def generator_prompt(tok, question: str, answer: str) -> str:
+    """The rendered stage-1/stage-2 prompt: write a reasoning for this question and answer."""
+    return render_prompt(tok, generator_messages(question, answer))
+
+
+def emotion_generator_prompt(tok, text: str, label: str) -> str:
+    """The augmentation prompt for one emotion example (Q = the text, A = its label)."""
+    return generator_prompt(tok, emotion_question(text), label)
+
+
+def classifier_prompt(tok, text: str) -> str:
+    return render_prompt(tok, classifier_messages(text))
 
 
 def classifier_messages(text: str) -> list[dict[str, str]]:
@@ -66,6 +89,14 @@ def classifier_target(variant: str, label: str, reasoning: str = "") -> str:
 
 def answer_prefix() -> str:
     return prompt_spec()["classifier"]["answer_prefix"]
+
+
+def labels_after_reasoning_prompt(tok, text: str, reasoning: str) -> str:
+    """Q->RA with a given reasoning, ending at the answer prefix where the six labels are scored. The reasoning
+    is inserted as given (a model's own output stays as it wrote it); an empty one gives the bare answer prefix."""
+    r = reasoning.strip()
+    middle = prompt_spec()["classifier"]["reasoning_prefix"].format(reasoning=r) if r else ""
+    return classifier_prompt(tok, text) + middle + answer_prefix()
 
 
 _ANSWER_LINE = re.compile(r"^\s*Answer:\s*(.*?)\s*$", re.MULTILINE)

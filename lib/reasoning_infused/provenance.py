@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .config import REPO_ROOT
+from .locations import REPO_ROOT
 
 
 def code_version() -> str:
@@ -32,6 +32,26 @@ def code_version() -> str:
         return h + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide numerical results, recorded next to every result."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "numpy", "scikit-learn"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (Linux: ru_maxrss is in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def write_json(path: Path, obj: Any) -> None:

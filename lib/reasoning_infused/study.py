@@ -1,4 +1,5 @@
-"""The whole study, stage by stage; every stage reuses its artifact when present, so a rerun resumes."""
+"""The study runner: composes the stages (each reuses its artifact when the settings key matches, so a rerun
+resumes) and runs the notebooks; also the evaluation of an experiment and the reproducibility check."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from .config import REPO_ROOT, Profile, save_profile
+from .config import REPO_ROOT, Profile, claim_results_dir
 from .provenance import write_json
 
 NOTEBOOKS = [
@@ -19,70 +21,110 @@ NOTEBOOKS = [
 ]
 
 
-def peak_rss_gib() -> float:
-    """Peak resident memory of this process so far (Linux: ru_maxrss is in KiB)."""
-    import resource
+def evaluate_experiment(profile: Profile, force: bool = False) -> dict[str, Any]:
+    """Predict every evaluation set with every classifier (from the store when already done), then score:
+    results/<experiment>/metrics.json."""
+    from .classifiers import predict_all
+    from .data import evaluation_sets
+    from .evaluate import evaluate
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def _record(profile: Profile, stage: str, seconds: float) -> None:
-    path = profile.results_dir / "stage_seconds.json"
-    d = json.loads(path.read_text()) if path.exists() else {}
-    d[stage] = seconds
-    write_json(path, d)
+    sets = evaluation_sets(profile.data, profile.evaluate.ood)
+    return evaluate(profile, sets, predict_all(profile, sets, force))
 
 
-def _record_peak_rss(profile: Profile, step: str) -> None:
-    """Peak memory of the child processes finished so far (max over stages), after `step`."""
-    import resource
+def check_reproducible(profile: Profile, variant: str, split: str = "test") -> dict[str, Any]:
+    """Predict `split` again with the saved `variant` model and compare with the saved predictions."""
+    import numpy as np
 
-    path = profile.results_dir / "peak_rss_gib.json"
-    d = json.loads(path.read_text()) if path.exists() else {}
-    d[step] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 3)
-    write_json(path, d)
+    from .artifacts import load_classifier, load_predictions
+    from .classifiers import predict
+    from .data import evaluation_sets
+    from .provenance import code_version
 
-
-def run_stage(profile: Profile, stage: str, fn, *args, **kwargs):
-    print(f"\n===== {stage} ({profile.name}) =====", flush=True)
-    t0 = time.time()
-    out = fn(*args, **kwargs)
-    _record(profile, stage, time.time() - t0)
+    saved = load_predictions(profile, variant, split)
+    ds = evaluation_sets(profile.data, split.startswith("ood_"))[split]
+    model, tok = load_classifier(profile, variant)
+    again = predict(
+        model, tok, variant, ds["text"], ds["label"], profile, desc=f"reproduce {variant}/{split}"
+    )
+    same = [a["predicted"] == b["predicted"] for a, b in zip(saved, again, strict=True)]
+    diffs = [
+        abs(a["scores"][k] - round(b["scores"][k], 4))
+        for a, b in zip(saved, again, strict=True)
+        for k in a["scores"]
+    ]
+    out = {
+        "variant": variant,
+        "split": split,
+        "rows": len(saved),
+        "identical_predictions": int(sum(same)),
+        "max_score_difference": float(np.max(diffs)) if diffs else 0.0,
+        "code_version": code_version(),
+        "checked_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    path = claim_results_dir(profile) / "reproducibility.json"
+    prev = json.loads(path.read_text()) if path.exists() else []
+    write_json(path, [*prev, out])
     return out
 
 
-def execute_notebook(path: Path, profile_name: str, timeout: int = 1800, output: Path | None = None) -> Path:
-    """Run a notebook top to bottom on a profile (env RI_PROFILE) and save it with its outputs."""
+def _record(profile: Profile, name: str, key: str, value: float) -> None:
+    """One entry of results/<experiment>/<name>.json (runner clock per step, peak memory per step)."""
+    path = profile.results_dir / f"{name}.json"
+    d = json.loads(path.read_text()) if path.exists() else {}
+    d[key] = value
+    write_json(path, d)
+
+
+def notebook_env(profile: Profile, profile_arg: str) -> dict[str, str]:
+    """Environment that gives a notebook this experiment (read back by config.profile_from_env)."""
+    return {
+        "RI_PROFILE": str(Path(profile_arg).resolve()) if Path(profile_arg).suffix else profile_arg,
+        "RI_SET": json.dumps([f"{k}={json.dumps(v)}" for k, v in profile.overrides.items()]),
+        "RI_EXPERIMENT": profile.experiment,
+    }
+
+
+def execute_notebook(
+    path: Path, env: dict[str, str], timeout: int = 1800, output: Path | None = None
+) -> Path:
+    """Run a notebook top to bottom with the experiment given by `env` (RI_PROFILE, RI_SET, RI_EXPERIMENT)."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("RI_PROFILE")
-    os.environ["RI_PROFILE"] = profile_name
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         NotebookClient(
             nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
         ).execute()
     finally:
-        if old is None:
-            os.environ.pop("RI_PROFILE", None)
-        else:
-            os.environ["RI_PROFILE"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     out = output or path
     nbformat.write(nb, out)
     return out
 
 
-def _run_cli_stage(profile_arg: str, overrides: list[str], stage: str, *args: str) -> None:
+def _run_cli_stage(profile_arg: str, overrides: list[str], experiment: str, *args: str) -> float:
     """Run one stage as its own process: memory is returned to the OS between stages, and a crash in one
-    stage leaves every finished artifact in place (rerunning resumes)."""
+    stage leaves every finished artifact in place (rerunning resumes). Returns the process's peak memory (GiB)."""
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "reasoning_infused", stage, "--profile", profile_arg, *args]
+    cmd = [sys.executable, "-m", "reasoning_infused", *args, "--profile", profile_arg, "--name", experiment]
     for o in overrides:
         cmd += ["--set", o]
-    subprocess.run(cmd, check=True)
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return usage.ru_maxrss / 2**20
 
 
 def run_study(
@@ -91,12 +133,12 @@ def run_study(
     profile_arg: str | None = None,
     overrides: list[str] | None = None,
 ) -> None:
-    """Every stage in order, each in its own process, timed; then the notebooks are executed and saved."""
+    """Every stage in order, each in its own process, timed (wall clock and peak memory per stage); then the
+    notebooks are executed and saved."""
     profile_arg = profile_arg or profile.name
     overrides = overrides or []
     t_start = time.time()
-    profile.results_dir.mkdir(parents=True, exist_ok=True)
-    save_profile(profile, profile.results_dir / "profile.yaml")
+    claim_results_dir(profile)
     stages: list[tuple[str, tuple[str, ...]]] = [
         ("train_generator", ("train-generator",)),
         ("augment", ("augment",)),
@@ -106,26 +148,24 @@ def run_study(
     ]
     stages += [("evaluate", ("evaluate",)), ("analyze", ("analyze",))]
     for name, cli in stages:
-        print(f"\n===== {name} ({profile.name}) =====", flush=True)
+        print(f"\n===== {name} ({profile.experiment}) =====", flush=True)
         t0 = time.time()
-        _run_cli_stage(profile_arg, overrides, *cli)
-        _record(profile, name, time.time() - t0)
-        _record_peak_rss(profile, name)
+        rss = _run_cli_stage(profile_arg, overrides, profile.experiment, *cli)
+        _record(profile, "stage_seconds", name, time.time() - t0)
+        _record(profile, "peak_rss_gib", name, round(rss, 3))
     if notebooks:
-        # the default profile's executed notebooks are the committed ones; other profiles' go to the run folder
-        out_dir = REPO_ROOT / "notebooks" if profile.name == "default" else profile.run_dir / "notebooks"
+        # the default experiment's executed notebooks are the committed ones; others go to the scratch folder
+        out_dir = (
+            REPO_ROOT / "notebooks" if profile.experiment == "default" else profile.scratch_dir / "notebooks"
+        )
         out_dir.mkdir(parents=True, exist_ok=True)
+        env = notebook_env(profile, profile_arg)
         for nb in NOTEBOOKS:
-            run_stage(
-                profile,
-                f"notebook_{nb[:2]}",
-                execute_notebook,
-                REPO_ROOT / "notebooks" / nb,
-                profile_arg,
-                output=out_dir / nb,
-            )
-        _record_peak_rss(profile, "notebooks")  # the notebook kernels are child processes too
-    _record(profile, "study_total", time.time() - t_start)
+            print(f"\n===== notebook {nb} ({profile.experiment}) =====", flush=True)
+            t0 = time.time()
+            execute_notebook(REPO_ROOT / "notebooks" / nb, env, output=out_dir / nb)
+            _record(profile, "stage_seconds", f"notebook_{nb[:2]}", time.time() - t0)
+    _record(profile, "stage_seconds", "study_total", time.time() - t_start)
     print(
-        f"\nStudy '{profile.name}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}"
+        f"\nStudy '{profile.experiment}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}"
     )

@@ -2,8 +2,8 @@
 
 Settings follow the hardware: fp32 on CPU (TRL turns bf16 on by default, ~13x slower here), no gradient
 checkpointing unless asked, length-grouped batches, loss on the completion only (TRL computes the LM head only
-where the loss is). An artifact folder is reused when it is complete; a run killed midway resumes from its last
-checkpoint.
+where the loss is). A run killed midway resumes from its last checkpoint; a finished training leaves
+`train_meta.json`, so the stage that owns the artifact can finish it later without training again.
 """
 
 from __future__ import annotations
@@ -20,20 +20,16 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
-from .config import ModelConfig, Profile, TrainConfig, save_profile
+from .config import ModelConfig, TrainConfig
 from .modeling import count_parameters, device, load_model_and_tokenizer, resolve_dtype
 from .prompts import prompt_version
-from .provenance import code_version, write_json
+from .provenance import code_version, package_versions, write_json
 
 
 @dataclass
 class SFTExample:
     prompt: str  # chat-template-rendered prompt ending with the assistant header
     completion: str  # the assistant's text; the end-of-turn token is appended
-
-
-def render_prompt(tok: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
-    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def tokenize_examples(
@@ -63,10 +59,6 @@ class _StepLog(TrainerCallback):
         if state.is_world_process_zero and logs:
             with self.path.open("a") as f:
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
-
-
-def artifact_complete(out_dir: Path) -> bool:
-    return (Path(out_dir) / "metadata.json").exists()
 
 
 def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -103,7 +95,7 @@ def completion_only_loss(
     return loss / torch.as_tensor(n, device=loss.device).clamp(min=1)
 
 
-def _fast_trainer_class():
+def sft_trainer_class():
     from trl import SFTTrainer
 
     class CompletionOnlySFTTrainer(SFTTrainer):
@@ -154,7 +146,7 @@ def build_sft_config(tc: TrainConfig, output_dir: Path, seed: int, n_rows: int, 
     )
 
 
-def _apply_lora(model: torch.nn.Module, tc: TrainConfig) -> torch.nn.Module:
+def apply_lora(model: torch.nn.Module, tc: TrainConfig) -> torch.nn.Module:
     from peft import LoraConfig, get_peft_model
 
     n_layers = model.config.num_hidden_layers
@@ -171,45 +163,36 @@ def _apply_lora(model: torch.nn.Module, tc: TrainConfig) -> torch.nn.Module:
 
 
 def train_sft(
-    profile: Profile,
+    model_cfg: ModelConfig,
     tc: TrainConfig,
     examples: list[SFTExample],
     out_dir: Path,
     *,
     name: str,
-    extra_metadata: dict[str, Any] | None = None,
-    force: bool = False,
-    model_cfg: ModelConfig | None = None,
     callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune the profile's base model on prompt-completion examples; returns the artifact's metadata.
+    """Fine-tune the base model on prompt-completion examples into `out_dir`; returns the training's metadata.
 
-    Reuses a complete artifact in `out_dir` unless `force`; resumes from `out_dir/checkpoints` when present.
+    Resumes from `out_dir/checkpoints` when present; returns the saved metadata when the training already
+    finished (`train_meta.json`). Reuse across settings is the artifact store's business, not this function's.
     """
     out_dir = Path(out_dir)
-    if artifact_complete(out_dir) and not force:
-        meta = json.loads((out_dir / "metadata.json").read_text())
-        print(
-            f"[{name}] reusing trained artifact {out_dir} (trained {meta.get('finished_at', '?')}); --force retrains"
-        )
-        return meta
-    if force and out_dir.exists():
-        # keep the old run: it is renamed, never deleted
-        out_dir.rename(out_dir.with_name(f"{out_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
+    done = out_dir / "train_meta.json"
+    if done.exists():
+        return json.loads(done.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out_dir / "checkpoints"
-    model_cfg = model_cfg or profile.model
-    torch.manual_seed(profile.seed)
-    model, tok = load_model_and_tokenizer(model_cfg, profile.seed)
+    torch.manual_seed(tc.seed)
+    model, tok = load_model_and_tokenizer(model_cfg)
     dataset, dropped = tokenize_examples(tok, examples, tc.max_length)
     if len(dataset) == 0:
         raise ValueError(f"[{name}] no training rows left after the max_length={tc.max_length} filter")
     n_tokens = sum(len(x) for x in dataset["input_ids"])
     n_sup = sum(sum(m) for m in dataset["completion_mask"])
     if not tc.full_finetune:
-        model = _apply_lora(model, tc)
+        model = apply_lora(model, tc)
     total, trainable = count_parameters(model)
-    args = build_sft_config(tc, ckpt_dir, profile.seed, len(dataset))
+    args = build_sft_config(tc, ckpt_dir, tc.seed, len(dataset))
     eff_batch = tc.batch_size * tc.grad_accum * args.world_size
     steps = math.ceil(len(dataset) / eff_batch * tc.num_epochs)
     print(
@@ -219,7 +202,7 @@ def train_sft(
         f"fine-tuning of {trainable:,} / {total:,} parameters, {resolve_dtype(model_cfg.dtype)} on {device()}",
         flush=True,
     )
-    trainer = _fast_trainer_class()(
+    trainer = sft_trainer_class()(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -237,10 +220,8 @@ def train_sft(
     if resume:
         done_frac = max(1e-9, 1 - int(resume.name.split("-")[1]) / max(1, trainer.state.max_steps))
     tokens_seen = n_tokens * tc.num_epochs * done_frac
-    final = trainer.model
-    final.save_pretrained(out_dir)
+    trainer.model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
-    save_profile(profile, out_dir / "profile.yaml")
     meta = {
         "name": name,
         "base_model": model_cfg.name_or_path or model_cfg.source,
@@ -264,10 +245,10 @@ def train_sft(
         "dtype": str(resolve_dtype(model_cfg.dtype)),
         "prompt_version": prompt_version(),
         "code_version": code_version(),
+        "package_versions": package_versions(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        **(extra_metadata or {}),
     }
-    write_json(out_dir / "metadata.json", meta)  # written last: marks the artifact complete
+    write_json(done, meta)  # the weights are saved: a later kill does not lose the training
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # intermediate checkpoints are only for resuming
     print(
         f"[{name}] trained in {wall:.0f} s: {meta['tokens_per_second']:.0f} tokens/s "
