@@ -34,5 +34,6 @@ bench: setup
 	$(PY) -m reasoning_infused bench --profile $(PROFILE)
 
 notebooks: setup
-	$(PY) -c "from reasoning_infused.study import NOTEBOOKS, execute_notebook; from pathlib import Path; \
-	[execute_notebook(Path('notebooks') / n, '$(PROFILE)') for n in NOTEBOOKS]"
+	$(PY) -c "from reasoning_infused.study import NOTEBOOKS, execute_notebook, notebook_env; from pathlib import Path; \
+	from reasoning_infused import load_profile; env = notebook_env(load_profile('$(PROFILE)'), '$(PROFILE)'); \
+	[execute_notebook(Path('notebooks') / n, env) for n in NOTEBOOKS]"

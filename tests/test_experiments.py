@@ -50,6 +50,7 @@ def test_keys_follow_exactly_the_settings_each_stage_depends_on():
         "data.test_size=10": {"qa_test", "qra_test", "zero_shot_test"},
         "data.seed=1": set(ref),  # every subsample: all of them
         "augment.drop_flagged=true": {"qra", "qra_test"},
+        "classifier.reasoning_transform=shuffle_words": {"qra", "qra_test"},
         # speed-only settings never change a key
         "classifier.predict_batch_size=3": set(),
         "augment.batch_size=3": set(),
@@ -194,10 +195,12 @@ def test_report_and_figures_from_saved_results(smoke_study, tmp_path):
     assert f"| Q→A (LoRA) | {p.data.test_size} | {acc:.3f}" in section
     assert "results/smoke/metrics.json" in section and metrics["code_version"] in section
     readme = tmp_path / "README.md"
-    readme.write_text("head\n<!-- RESULTS:START -->\nold\n<!-- RESULTS:END -->\ntail\n")
+    readme.write_text("head\n<!-- RESULTS:START -->\nOLD-SECTION\n<!-- RESULTS:END -->\ntail\n")
     update_readme(readme, section)
     text = readme.read_text()
-    assert "old" not in text and section in text and text.startswith("head") and text.endswith("tail\n")
+    assert (
+        "OLD-SECTION" not in text and section in text and text.startswith("head") and text.endswith("tail\n")
+    )
     paths = draw_result_figures(p, metrics)
     assert {x.stem for x in paths} == set(RESULT_FIGURES)
     for x in paths:

@@ -39,6 +39,8 @@ def test_generator_artifact_and_metadata(smoke_study):
         "key",
         "settings",
         "package_versions",
+        "resolved_profile",
+        "made_by_experiment",
     ):
         assert k in meta, k
     assert meta["rows"] == sum(p.generator.sources.values())
@@ -120,6 +122,16 @@ def test_metrics_json_has_the_agreed_keys(smoke_study):
     assert set(m["ood"]) == {"goemotions", "isear"}
     assert m["ood"]["isear"]["qa"]["label_space"] == ["sadness", "joy", "anger", "fear"]
     assert m["qra_selected_decoding"] in ("qra", "qra_constrained")
+    # the declared primary comparison: second minus first with a paired interval and McNemar's test
+    prim = m["primary"]
+    assert [prim["first"], prim["second"]] == ["qa", m["qra_selected_decoding"]]
+    lo, hi = prim["accuracy_difference_ci"]
+    assert lo <= prim["accuracy_difference"] <= hi and 0 <= prim["p_value"] <= 1
+    assert all(c["p_holm"] >= c["p_value"] for c in m["comparisons"])
+    assert {c["set"] for c in m["comparisons"]} == {"test", "goemotions", "isear"}
+    assert set(m["ood_label_space_sensitivity"]) == {"isear"}
+    assert set(m["tfidf_c_chosen_on_validation"]) == {"tfidf_same_examples", "tfidf_full_train"}
+    assert len(m["classifiers"]["qa"]["per_class"]["joy"]["f1_ci"]) == 2
 
 
 def test_predictions_saved_with_scores_and_parse_flags(smoke_study):

@@ -152,3 +152,99 @@ def test_vectorised_macro_f1_equals_sklearn():
             for g, p in zip(gold, pred, strict=True)
         ]
         assert np.allclose(macro_f1_rows(gold, pred, labels), want)
+
+
+# --- paired comparisons, multiplicity, seeds (statistics) -------------------------------------------------------
+def test_paired_bootstrap_interval_is_narrower_than_unpaired_and_centred_on_the_difference():
+    from reasoning_infused.metrics import paired_bootstrap_difference
+
+    rng = np.random.default_rng(0)
+    gold = list(rng.choice(["joy", "fear", "love"], size=400))
+    a = [g if rng.random() < 0.8 else "sadness" for g in gold]
+    b = [x if rng.random() < 0.9 else "sadness" for x in a]  # b is a, made worse on ~10% of rows: correlated
+    r = paired_bootstrap_difference(gold, a, b, n_samples=2000, seed=1)
+    diff = np.mean(np.array(b) == np.array(gold)) - np.mean(np.array(a) == np.array(gold))
+    assert r["accuracy_difference"] == pytest.approx(diff)
+    lo, hi = r["accuracy_difference_ci"]
+    assert lo < diff < hi < 0
+    sa = np.sqrt(np.mean(np.array(a) == gold) * (1 - np.mean(np.array(a) == gold)) / 400)
+    assert r["accuracy_difference_se"] < np.sqrt(2) * sa  # pairing removes the shared variance
+    same = paired_bootstrap_difference(gold, a, a, n_samples=200)
+    assert same["accuracy_difference_ci"] == [0.0, 0.0] and same["macro_f1_difference"] == 0.0
+
+
+def test_holm_adjustment_on_a_known_example():
+    from reasoning_infused.metrics import holm_adjust
+
+    # m = 4: sorted p 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (monotone), 0.5
+    assert holm_adjust({"a": 0.03, "b": 0.01, "c": 0.5, "d": 0.02}) == pytest.approx(
+        {"a": 0.06, "b": 0.04, "c": 0.5, "d": 0.06}
+    )
+    assert holm_adjust({"x": 0.9, "y": 0.8}) == {"x": 1.0, "y": 1.0}
+
+
+def test_seed_summary_and_power():
+    from reasoning_infused.metrics import seed_summary, seeds_needed
+
+    s = seed_summary([-0.17, -0.15, -0.19])
+    assert s["mean"] == pytest.approx(-0.17) and s["sd"] == pytest.approx(0.02)
+    assert s["ci"][0] < -0.17 < s["ci"][1] < 0  # t(2) interval: mean ± 4.30 * 0.02 / sqrt(3)
+    assert s["ci"][1] == pytest.approx(-0.17 + 4.3027 * 0.02 / np.sqrt(3), rel=1e-3)
+    assert seeds_needed(0.01, 0.03) < seeds_needed(0.03, 0.03) < seeds_needed(0.06, 0.03)
+    assert seeds_needed(float("nan")) is None
+
+
+def test_per_class_difference_and_label_space_sensitivity():
+    from reasoning_infused.evaluate import label_space_sensitivity, per_class_difference
+
+    gold = ["love", "love", "joy", "joy"]
+    first = ["joy", "joy", "joy", "joy"]
+    second = ["love", "joy", "joy", "love"]
+    d = per_class_difference(gold, first, second)
+    assert d["love"] == {
+        "n": 2,
+        "first_accuracy": 0.0,
+        "second_accuracy": 0.5,
+        "net_rows_second_minus_first": 1,
+    }
+    assert d["joy"]["net_rows_second_minus_first"] == -1 and "fear" not in d
+    scores = {lab: 0.0 for lab in ["sadness", "joy", "love", "anger", "fear", "surprise"]}
+    rows = [{"predicted": "love", "scores": {**scores, "love": 0.9, "joy": 0.5}}]  # love is not in the set
+    s = label_space_sensitivity(["joy"], {"qa": rows}, ["joy", "fear"])
+    assert s["qa"] == {"accuracy_as_scored": 0.0, "accuracy_within_label_space": 1.0}
+
+
+def test_wilson_interval_known_values():
+    from reasoning_infused.metrics import wilson_interval
+
+    lo, hi = wilson_interval(94, 200)  # p = 0.47
+    assert lo == pytest.approx(0.4021, abs=2e-4) and hi == pytest.approx(0.5391, abs=2e-4)
+    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tfidf_c_is_chosen_on_validation():
+    from reasoning_infused.baselines import TFIDF_C_GRID, tfidf_logreg
+
+    texts = ["i feel happy", "so glad today", "i am scared", "afraid of the dark"] * 5
+    labels = [1, 1, 4, 4] * 5
+    model, c = tfidf_logreg(texts, labels, 0, ["happy glad", "scared afraid"], [1, 4])
+    assert c in TFIDF_C_GRID and list(model.predict(["glad", "afraid"])) == [1, 4]
+
+
+def test_reasoning_transforms():
+    from reasoning_infused.prompts import NEUTRAL_REASONING, transform_reasoning
+
+    r = "Joy is a feeling of happiness. The writer got a new job. It is good."
+    assert transform_reasoning("none", r, "x", 0) == r
+    shuffled = transform_reasoning("shuffle_words", r, "x", 0)
+    assert sorted(shuffled.split()) == sorted(r.split()) and shuffled != r
+    assert shuffled == transform_reasoning("shuffle_words", r, "x", 0)  # deterministic per seed
+    assert transform_reasoning("drop_emotion_sentences", r, "x", 0) == "The writer got a new job. It is good."
+    assert transform_reasoning("drop_emotion_sentences", "I am so happy.", "x", 0) == NEUTRAL_REASONING
+    assert (
+        transform_reasoning("grounded_from_text", r, "i feel so lost and alone today since he left", 0)
+        == "The writer says they feel so lost and alone today since he left."
+    )
+    assert transform_reasoning("grounded_from_text", r, "what a day", 0) == "The writer says: what a day."
+    with pytest.raises(ValueError, match="unknown reasoning transform"):
+        transform_reasoning("reverse", r, "x", 0)

@@ -13,6 +13,7 @@ from . import figures
 from .artifacts import load_classifier, load_generator, load_metrics, load_predictions, read_reasonings
 from .config import Profile, claim_results_dir
 from .data import LABELS, classifier_train_rows, emotions_named, load_emotion
+from .metrics import wilson_interval
 from .prompts import VARIANTS
 from .provenance import code_version, write_json
 from .report import DISPLAY_NAMES, results_frame
@@ -249,15 +250,25 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
         )
         preds = [LABELS[int(np.argmax(s))] for s in scores]
         target = own_pred if cname.startswith("own") else other
-        fr = float(np.mean([p == t for p, t in zip(preds, target, strict=True)]))
-        ft = float(np.mean([p == o for p, o in zip(preds, own_pred, strict=True)]))
+        k_r = sum(p == t for p, t in zip(preds, target, strict=True))
+        k_t = sum(p == o for p, o in zip(preds, own_pred, strict=True))
+        k_a = sum(p == r["gold"] for p, r in zip(preds, rows, strict=True))
+        n_rows = len(rows)
         summary.append(
             {
                 "condition": cname,
-                "n": len(rows),
-                "follows_reasoning": fr,
-                "follows_text": ft,
-                "accuracy": float(np.mean([p == r["gold"] for p, r in zip(preds, rows, strict=True)])),
+                "n": n_rows,
+                "follows_reasoning": k_r / n_rows,
+                "follows_reasoning_ci": wilson_interval(k_r, n_rows),
+                "follows_text": k_t / n_rows,
+                "follows_text_ci": wilson_interval(k_t, n_rows),
+                "accuracy": k_a / n_rows,
+                "accuracy_ci": wilson_interval(k_a, n_rows),
+                # the forced label is one of the 5 labels other than the model's own prediction: a model that
+                # ignored the reasoning would follow it 0% of the time; one that moved to a random other label, 1/5
+                "follows_reasoning_if_random_other_label": None
+                if cname.startswith("own")
+                else 1 / (len(LABELS) - 1),
             }
         )
         for r, x, p, t in zip(rows, reasons, preds, target, strict=True):
@@ -336,7 +347,7 @@ def _confusion(profile, metrics, preds):
 
 def _per_class(profile, metrics, preds):
     keys = [k for k in ["qa", "qra", "qra_constrained", "qar"] if k in metrics["classifiers"]]
-    return figures.per_class_f1(metrics, keys, profile.figures_dir / "per_class_f1.png", predictions=preds)
+    return figures.per_class_f1(metrics, keys, profile.figures_dir / "per_class_f1.png")
 
 
 def _accuracy(profile, metrics, preds):

@@ -115,9 +115,15 @@ class Artifact:
         write_json(self.path / "settings.json", self._identity())
         return self.path
 
-    def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """Write metadata.json (last): the artifact is complete from here on."""
-        full = {**self._identity(), **meta}
+    def finish(self, meta: dict[str, Any], profile: Profile | None = None) -> dict[str, Any]:
+        """Write metadata.json (last): the artifact is complete from here on. With `profile`, the full resolved
+        settings of the experiment that made it are recorded too (the key covers only the ones that matter)."""
+        made_by = (
+            {"made_by_experiment": profile.experiment, "resolved_profile": profile.to_dict()}
+            if profile
+            else {}
+        )
+        full = {**self._identity(), **made_by, **meta}
         write_json(self.path / "metadata.json", full)
         return full
 
@@ -200,6 +206,10 @@ def classifier_artifact(p: Profile, variant: str) -> Artifact:
     inputs = {}
     if variant != "qa":  # Q->RA and Q->AR train on the reasonings; Q->A on the same rows without them
         settings["drop_flagged"] = p.augment.drop_flagged
+        if (
+            p.classifier.reasoning_transform != "none"
+        ):  # (absent when none: the keys of earlier runs stay valid)
+            settings["reasoning_transform"] = p.classifier.reasoning_transform
         inputs["augment"] = augment_artifact(p).key
     return Artifact(
         "classifier",

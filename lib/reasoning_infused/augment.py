@@ -17,7 +17,7 @@ from .data import LABELS, classifier_train_rows, emotions_named
 from .inference import TransformersBackend, VLLMBackend
 from .modeling import load_tokenizer
 from .prompts import emotion_generator_prompt
-from .provenance import append_jsonl, code_version, read_jsonl, write_json
+from .provenance import CorruptFile, append_jsonl, code_version, read_jsonl, write_json
 
 
 class AugmentationMismatch(RuntimeError):
@@ -80,7 +80,15 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
                 f"{path}:{i}: row was written by another generator or prompt version (key {r.get('key')} != {key}); "
                 f"move the file away to regenerate (nothing was changed)"
             )
-    done = {r["id"] for r in done_rows}
+    first_line: dict[int, tuple[int, dict]] = {}
+    for i, r in enumerate(done_rows, start=1):
+        if r["id"] in first_line and first_line[r["id"]][1] != r:
+            raise CorruptFile(
+                f"{path}: row id {r['id']} appears twice with different content (lines {first_line[r['id']][0]} "
+                f"and {i}); delete one of them (nothing was changed)"
+            )
+        first_line.setdefault(r["id"], (i, r))
+    done = set(first_line)
     rows = classifier_train_rows(profile.data)
     todo = rows.filter(lambda r: r["id"] not in done)
     if limit_rows is not None:
@@ -187,7 +195,7 @@ def build_augmented_dataset(profile: Profile) -> dict[str, Any]:
     have = {r["id"] for r in rows}
     missing = [i for i in expected["id"] if i not in have]
     if missing:
-        raise RuntimeError(
+        raise artifacts.ArtifactMissing(
             f"augmentation incomplete: {len(missing)} of {len(expected)} rows missing; rerun `{art.command}`"
         )
     by_id = {r["id"]: r for r in rows}
@@ -215,7 +223,8 @@ def build_augmented_dataset(profile: Profile) -> dict[str, Any]:
             "quality": {k: v for k, v in report.items() if not k.endswith("_examples")},
             "code_version": code_version(),
             "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
+        },
+        profile,
     )
 
 

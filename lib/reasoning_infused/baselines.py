@@ -20,14 +20,32 @@ def majority_baseline(train_labels: list[int], n: int) -> list[str]:
     return [LABELS[top]] * n
 
 
-def tfidf_logreg(train_texts: list[str], train_labels: list[int], seed: int = 0):
-    """Word 1-2-gram TF-IDF + logistic regression; fixed settings (nothing is tuned on test)."""
-    model = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
-        LogisticRegression(max_iter=2000, C=10.0, random_state=seed),
-    )
-    model.fit(train_texts, train_labels)
-    return model
+TFIDF_C_GRID = (0.1, 1.0, 10.0, 100.0)
+
+
+def tfidf_logreg(
+    train_texts: list[str],
+    train_labels: list[int],
+    seed: int = 0,
+    val_texts: list[str] | None = None,
+    val_labels: list[int] | None = None,
+):
+    """Word 1-2-gram TF-IDF + logistic regression. The inverse regularisation C is chosen on the validation set
+    (accuracy, ties to the smaller C) when one is given, else 10; never on test. Returns (model, chosen C)."""
+    import numpy as np
+
+    def fit(c: float):
+        m = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+            LogisticRegression(max_iter=2000, C=c, random_state=seed),
+        )
+        return m.fit(train_texts, train_labels)
+
+    if val_texts is None:
+        return fit(10.0), 10.0
+    scored = [(float(np.mean(fit(c).predict(val_texts) == np.asarray(val_labels))), -c) for c in TFIDF_C_GRID]
+    best_c = -max(scored)[1]
+    return fit(best_c), best_c
 
 
 def predict_labels(model, texts: list[str]) -> list[str]:

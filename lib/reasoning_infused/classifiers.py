@@ -16,7 +16,7 @@ from datasets import Dataset
 
 from . import artifacts
 from .config import Profile
-from .data import LABELS, classifier_train_rows
+from .data import LABELS, DataError, classifier_train_rows
 from .inference import GenerationBackend, TransformersBackend, VLLMBackend, generate_all, score_labels
 from .modeling import load_tokenizer
 from .prompts import (
@@ -27,6 +27,7 @@ from .prompts import (
     labels_after_reasoning_prompt,
     parse_answer,
     split_reasoning,
+    transform_reasoning,
 )
 from .provenance import code_version
 from .training import SFTExample, train_sft
@@ -57,7 +58,18 @@ def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
             f"{' or flagged' if profile.augment.drop_flagged else ''})"
         )
     if not keep:
-        raise RuntimeError("no augmented rows left to train on")
+        raise DataError(
+            f"no augmented rows left to train on ({artifacts.augment_artifact(profile).path}): every reasoning is "
+            "empty or flagged (augment.drop_flagged)"
+        )
+    transform = profile.classifier.reasoning_transform
+    if transform != "none":
+        seed = profile.classifier.train.seed
+        keep = [
+            {**r, "reasoning": transform_reasoning(transform, r["reasoning"], r["text"], seed + r["id"])}
+            for r in keep
+        ]
+        print(f"[classifier-{variant}] reasonings transformed: {transform}")
     return keep
 
 
@@ -82,7 +94,7 @@ def train_classifier(profile: Profile, variant: str, force: bool = False) -> dic
         out,
         name=f"classifier-{variant}",
     )
-    return art.finish({**meta, "variant": variant, "train_rows": len(rows)})
+    return art.finish({**meta, "variant": variant, "train_rows": len(rows)}, profile)
 
 
 _VLLM_ENGINES: dict[str, VLLMBackend] = {}  # one engine per process and model: the splits share it
@@ -188,17 +200,19 @@ def predict_set(
             "generation_backend": profile.classifier.backend if variant == "qra" else None,
             "code_version": code_version(),
             "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
+        },
+        profile,
     )
     return rows
 
 
 def predict_all(
-    profile: Profile, sets: dict[str, Dataset], force: bool = False
+    profile: Profile, sets: dict[str, Dataset], force: bool = False, variants: list[str] | None = None
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Predictions of every classifier of the profile (and zero-shot) on every set: {set: {classifier: rows}}.
-    Each model is loaded once, and only when one of its sets is not in the store yet."""
-    variants = list(profile.classifier.variants) + (["zero_shot"] if profile.evaluate.zero_shot else [])
+    """Predictions of every classifier of the profile (and zero-shot), or of `variants`, on every set:
+    {set: {classifier: rows}}. Each model is loaded once, and only when one of its sets is not in the store yet."""
+    if variants is None:
+        variants = list(profile.classifier.variants) + (["zero_shot"] if profile.evaluate.zero_shot else [])
     out: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in sets}
     for v in variants:
         model = tok = None
@@ -210,3 +224,15 @@ def predict_all(
             out[sname][v] = predict_set(profile, v, sname, ds, model, tok, force)
         del model
     return out
+
+
+def predict_sets(profile: Profile, variants: list[str], set_names: list[str], force: bool = False) -> None:
+    """Predict the named evaluation sets (validation, test, ood_<name>) with each variant into the store; each
+    model is loaded once, and only if one of its sets is missing."""
+    from .data import evaluation_sets
+
+    sets = evaluation_sets(profile.data, include_ood=any(s.startswith("ood_") for s in set_names))
+    unknown = [s for s in set_names if s not in sets]
+    if unknown:
+        raise ValueError(f"unknown evaluation set(s) {unknown}; known: {', '.join(sets)}")
+    predict_all(profile, {s: sets[s] for s in set_names}, force, variants=variants)

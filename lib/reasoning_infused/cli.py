@@ -17,7 +17,7 @@ def _profile(args):
 
 
 def cmd_data(args) -> int:
-    from .data import load_emotion, load_ood, summarize_emotion
+    from .data import DataNotFound, load_emotion, load_ood, summarize_emotion
 
     p = _profile(args)
     d = p.data
@@ -31,7 +31,7 @@ def cmd_data(args) -> int:
         try:
             ds = load_ood(name, d.ood_dir, d.goemotions_test_only)
             print(f"  ood/{name:<10} {len(ds):>6} rows (evaluation only)")
-        except DataError as e:
+        except DataNotFound as e:  # absent is fine (evaluate.ood: false); present but malformed is an error
             print(f"  ood/{name}: not available ({e})")
     return 0
 
@@ -76,6 +76,28 @@ def cmd_train_classifier(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from .classifiers import predict_sets
+
+    p = _profile(args)
+    try:
+        predict_sets(p, args.variant or p.classifier.variants, args.sets, force=args.force)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"[predict] {', '.join(args.variant or p.classifier.variants)} on {', '.join(args.sets)}: in the store"
+    )
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from .ablate import load_ablation, run_ablation
+
+    run_ablation(load_ablation(args.study), only=args.arm, dry_run=args.dry_run)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .report import results_table
     from .study import evaluate_experiment
@@ -100,17 +122,25 @@ def cmd_study(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import readme_results, update_readme
+    from .report import ablation_section, readme_results, update_readme
 
-    p = _profile(args)
-    metrics = json.loads((p.results_dir / "metrics.json").read_text())
-    extra = {}
-    for name in ("bench", "analysis"):
-        path = p.results_dir / f"{name}.json"
-        extra[name] = json.loads(path.read_text()) if path.exists() else None
-    section = readme_results(metrics, extra["bench"], extra["analysis"])
+    if args.ablation:
+        from .ablate import load_ablation, write_summary
+
+        abl = load_ablation(args.ablation)
+        summary = write_summary(abl)
+        arms = {a: json.loads((abl.results_dir / f"{a}.json").read_text()) for a in summary["arms"]}
+        section, marker = ablation_section(summary, arms), "ABLATIONS"
+    else:
+        p = _profile(args)
+        metrics = json.loads((p.results_dir / "metrics.json").read_text())
+        extra = {}
+        for name in ("bench", "analysis"):
+            path = p.results_dir / f"{name}.json"
+            extra[name] = json.loads(path.read_text()) if path.exists() else None
+        section, marker = readme_results(metrics, extra["bench"], extra["analysis"]), "RESULTS"
     if args.readme:
-        update_readme(args.readme, section)
+        update_readme(args.readme, section, marker)
         print(f"updated {args.readme}")
     else:
         print(section)
@@ -196,6 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         "--variant", action="append", choices=list(VARIANTS), help="default: the profile's variants"
     )
     sp.add_argument("--force", action="store_true")
+    sp = add("predict", cmd_predict, "predict evaluation sets into the artifact store (no results written)")
+    sp.add_argument("--variant", action="append", choices=[*VARIANTS, "zero_shot"])
+    sp.add_argument("--sets", nargs="+", default=["validation", "test"], help="validation, test, ood_<name>")
+    sp.add_argument("--force", action="store_true")
+    sp = sub.add_parser("ablate", help="run an ablation study YAML arm by arm (resumes at arm level)")
+    sp.add_argument("study", help="path to ablations/<study>.yaml")
+    sp.add_argument("--arm", action="append", help="run only these arms (default: all)")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan and the estimated CPU time only")
+    sp.set_defaults(fn=cmd_ablate)
     add("artifacts", cmd_artifacts, "list the artifact store (stage, key, size, what differs)").add_argument(
         "--remove", nargs="+", metavar="PATH", help="delete these artifact folders"
     )
@@ -209,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     add("bench", cmd_bench, "performance figures -> results/<profile>/bench.json").add_argument(
         "--quick", action="store_true", help="fewer repetitions (for a smoke check)"
     )
-    add("report", cmd_report, "results section (markdown) from metrics/bench/analysis JSON").add_argument(
-        "--readme", help="write it between the RESULTS markers of this README instead of printing"
-    )
+    sp = add("report", cmd_report, "results section (markdown) from metrics/bench/analysis JSON")
+    sp.add_argument("--readme", help="write it between the RESULTS (or ABLATIONS) markers of this README")
+    sp.add_argument("--ablation", help="an ablation YAML: report its finished arms instead of an experiment")
     sp = add(
         "reproduce", cmd_reproduce, "predict again with a saved model and compare with the saved predictions"
     )
@@ -219,13 +258,27 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--split", default="test")
     args = ap.parse_args(argv)
     t0 = time.time()
+    from .augment import AugmentationMismatch
+    from .provenance import CorruptFile
+
+    known = (ProfileError, DataError, FileNotFoundError, CorruptFile, AugmentationMismatch)
     try:
         rc = args.fn(args)
-    except (ProfileError, DataError) as e:
+    except known as e:  # bad settings, bad or missing data, a missing or damaged artifact: one line, exit 2
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished work is kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print(
+            f"\nunexpected error in `{args.command}` (a bug, not bad input): please report it with the command "
+            "and the traceback above; finished artifacts are kept and a rerun resumes",
+            file=sys.stderr,
+        )
+        return 1
     print(f"[{args.command}] finished in {time.time() - t0:.0f} s", file=sys.stderr)
     return rc

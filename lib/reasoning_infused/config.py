@@ -26,7 +26,7 @@ import yaml
 
 from .data import REASONING_SOURCES, DataConfig
 from .locations import REPO_ROOT, check_safe_name, figures_root, results_root, runs_root
-from .prompts import VARIANTS
+from .prompts import REASONING_TRANSFORMS, VARIANTS
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 __all__ = ["REPO_ROOT", "DataConfig", "Profile", "ProfileError", "load_profile"]
@@ -126,6 +126,9 @@ class ClassifierConfig:
     # scoring still runs in transformers, so vLLM gets only this share of the GPU memory)
     backend: str = "transformers"
     vllm_gpu_memory_utilization: float = 0.5
+    # Ablations: what Q->RA / Q->AR train on instead of the generator's reasoning (prompts.REASONING_TRANSFORMS):
+    # none, shuffle_words, drop_emotion_sentences, grounded_from_text. Test-time generation is unchanged.
+    reasoning_transform: str = "none"
 
 
 @dataclass
@@ -135,6 +138,10 @@ class EvaluateConfig:
     zero_shot: bool = True
     tfidf: bool = True
     ood: bool = True
+    # The primary comparison, declared before looking at results: [first, second], reported as second minus
+    # first on the full test set with a paired bootstrap interval and McNemar's test. "qra_selected" is Q->RA with
+    # the decoding chosen on validation. Every other comparison is secondary and Holm-adjusted.
+    primary: list[str] = field(default_factory=lambda: ["qa", "qra_selected"])
 
 
 @dataclass
@@ -289,6 +296,13 @@ def _validate(p: Profile) -> None:
         )
         check(0 <= t.warmup_ratio < 1, f"{sec}.train.warmup_ratio", "must be in [0, 1)")
         check(t.lora_r >= 1, f"{sec}.train.lora_r", "must be >= 1")
+        check(t.lora_alpha > 0, f"{sec}.train.lora_alpha", "must be > 0")
+        check(0 <= t.lora_dropout < 1, f"{sec}.train.lora_dropout", "must be in [0, 1)")
+        check(t.weight_decay >= 0, f"{sec}.train.weight_decay", "must be >= 0")
+        check(t.logging_steps >= 1, f"{sec}.train.logging_steps", "must be >= 1")
+        check(t.save_steps >= 0, f"{sec}.train.save_steps", "must be >= 0 (0 = only at the end)")
+        check(t.seed >= 0, f"{sec}.train.seed", "must be >= 0")
+        check(bool(t.lora_target_modules), f"{sec}.train.lora_target_modules", "needs at least one module")
         check(t.lora_top_layers >= 0, f"{sec}.train.lora_top_layers", "must be >= 0")
     check(
         p.augment.backend in {"transformers", "vllm"},
@@ -301,16 +315,35 @@ def _validate(p: Profile) -> None:
         f"unknown backend {p.classifier.backend!r}",
     )
     check(
+        p.classifier.reasoning_transform in REASONING_TRANSFORMS,
+        "classifier.reasoning_transform",
+        f"unknown transform {p.classifier.reasoning_transform!r} ({', '.join(REASONING_TRANSFORMS)})",
+    )
+    check(
         0 < p.classifier.vllm_gpu_memory_utilization <= 1,
         "classifier.vllm_gpu_memory_utilization",
         "must be in (0, 1]",
     )
     check(p.augment.max_new_tokens >= 1, "augment.max_new_tokens", "must be >= 1")
+    check(p.augment.temperature > 0, "augment.temperature", "must be > 0")
+    check(0 < p.augment.top_p <= 1, "augment.top_p", "must be in (0, 1]")
+    check(p.augment.seed >= 0, "augment.seed", "must be >= 0")
+    check(p.generator.heldout_size >= 1, "generator.heldout_size", "must be >= 1")
+    check(p.classifier.max_new_tokens >= 1, "classifier.max_new_tokens", "must be >= 1")
+    check(p.classifier.predict_batch_size >= 1, "classifier.predict_batch_size", "must be >= 1")
+    check(p.data.seed >= 0, "data.seed", "must be >= 0")
+    check(
+        p.model.tiny_hidden_size >= 8 and p.model.tiny_hidden_size % 4 == 0,
+        "model.tiny_hidden_size",
+        "must be >= 8 and a multiple of 4 (4 attention heads)",
+    )
+    check(p.model.tiny_layers >= 1, "model.tiny_layers", "must be >= 1")
     check(p.augment.batch_size >= 1, "augment.batch_size", "must be >= 1")
     for v in p.classifier.variants:
         check(v in VARIANTS, "classifier.variants", f"unknown variant {v!r} ({', '.join(VARIANTS)})")
     check(0 < p.evaluate.ci_level < 1, "evaluate.ci_level", "must be in (0, 1)")
     check(p.evaluate.bootstrap_samples >= 100, "evaluate.bootstrap_samples", "must be >= 100")
+    check(len(p.evaluate.primary) == 2, "evaluate.primary", "needs exactly two classifiers: [first, second]")
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -377,6 +410,8 @@ def experiment_name(profile_name: str, diff: dict[str, Any]) -> str:
 
 def _read_profile_file(name_or_path: str) -> tuple[Path, dict[str, Any]]:
     path = Path(name_or_path)
+    if path.is_dir():
+        raise ProfileError(f"{path}: is a folder; --profile takes a packaged profile name or a YAML file")
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
         if not path.exists():
@@ -428,6 +463,11 @@ def load_profile(
             check_safe_name(experiment, "experiment name")
         except ValueError as e:
             raise ProfileError(str(e)) from None
+        if experiment in available_profiles() and (experiment != profile.name or profile.overrides):
+            raise ProfileError(
+                f"experiment name {experiment!r} is reserved for the unmodified {experiment} profile; "
+                "leave --name out to get a derived name, or choose another"
+            )
     profile.experiment = experiment or experiment_name(profile.name, profile.overrides)
     return profile
 
@@ -448,11 +488,17 @@ def save_profile(profile: Profile, path: Path) -> None:
     path.write_text(yaml.safe_dump(profile.to_dict(), sort_keys=False))
 
 
+def _without_evaluate(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "evaluate"}
+
+
 def claim_results_dir(profile: Profile) -> Path:
     """The experiment's results folder, after checking that it holds results of these same settings (or none).
 
     An experiment folder written with other settings is never overwritten: `results/default/` belongs to the
-    unmodified default profile, and a `--name` already used for other settings is refused.
+    unmodified default profile, and a `--name` already used for other settings is refused. The `evaluate`
+    section is the exception: it changes only how stored predictions are scored, and `evaluate` rewrites every
+    metric from them.
     """
     out = profile.results_dir
     saved = out / "profile.yaml"
@@ -464,8 +510,9 @@ def claim_results_dir(profile: Profile) -> Path:
             }
         except yaml.YAMLError:
             old_settings = None
-        if old_settings != profile.settings():
-            diff = settings_diff(old_settings or {}, profile.settings()) if old_settings else {}
+        mine = _without_evaluate(profile.settings())
+        if old_settings is None or _without_evaluate(old_settings) != mine:
+            diff = settings_diff(_without_evaluate(old_settings), mine) if old_settings else {}
             shown = ", ".join(f"{k}={v!r}" for k, v in list(diff.items())[:5]) or "unreadable profile.yaml"
             raise ProfileError(
                 f"{out} holds results of other settings ({shown}); choose another experiment name (--name) "

@@ -40,6 +40,10 @@ class DataError(ValueError):
     """Bad or missing input data; the message names the file and line."""
 
 
+class DataNotFound(DataError):
+    """An input file or folder does not exist (as opposed to one that exists and is malformed)."""
+
+
 @dataclass
 class DataConfig:
     """The `data` section of a profile: where the data come from and which rows each stage uses."""
@@ -84,16 +88,21 @@ def resolve_dir(configured: str, env_var: str, default_sub: str) -> Path | None:
 
 
 def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file: a leading byte-order mark is dropped, Windows line ends (CRLF) are read like
+    Unix ones, and blank lines at the end are ignored; anything else is kept for the parser to judge."""
     if not path.exists():
-        raise DataError(f"{path}: file not found")
+        raise DataNotFound(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a file")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: bytes that are not UTF-8 ({e.reason} at byte {e.start})") from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = text.split("\n")
-    if lines and lines[-1] == "":
+    while lines and not lines[-1].strip():
         lines.pop()
     return lines
 
@@ -102,7 +111,8 @@ def parse_emotion_file(path: Path) -> Dataset:
     """Read one dair-ai split file: one `text;label` per line, label a name from LABELS."""
     texts, labels = [], []
     for i, line in enumerate(_read_lines(path), start=1):
-        line = line.rstrip("\r")
+        if not line.strip():
+            raise DataError(f"{path}:{i}: blank line (only blank lines at the end of a file are ignored)")
         if ";" not in line:
             raise DataError(f"{path}:{i}: no ';' separating text and label: {line[:60]!r}")
         text, label = line.rsplit(";", 1)
@@ -125,10 +135,10 @@ def load_emotion(split: str, emotion_dir: str = "", hub_id: str = "dair-ai/emoti
     local = resolve_dir(emotion_dir, "RI_EMOTION_DIR", "emotion")
     if local is not None:
         if not local.is_dir():
-            raise DataError(f"{local}: emotion folder not found")
+            raise DataNotFound(f"{local}: emotion folder not found")
         path = local / _SPLIT_FILES[split]
         if not path.exists():
-            raise DataError(f"{path}: split file for '{split}' not found")
+            raise DataNotFound(f"{path}: split file for '{split}' not found")
         return parse_emotion_file(path)
     from datasets import load_dataset  # hub path, for users with network access
 
@@ -264,7 +274,7 @@ def load_ood(name: str, ood_dir: str = "", goemotions_test_only: bool = True) ->
         raise DataError(f"unknown out-of-domain set {name!r}; known: {', '.join(OOD_SETS)}")
     folder = resolve_dir(ood_dir, "RI_OOD_DIR", "ood")
     if folder is None:
-        raise DataError("out-of-domain folder not found; set data.ood_dir or RI_OOD_DIR")
+        raise DataNotFound("out-of-domain folder not found; set data.ood_dir or RI_OOD_DIR")
     fname = "mapped_test_only.tsv" if (name == "goemotions" and goemotions_test_only) else "mapped.tsv"
     path = folder / OOD_SETS[name] / fname
     lines = _read_lines(path)
@@ -272,6 +282,8 @@ def load_ood(name: str, ood_dir: str = "", goemotions_test_only: bool = True) ->
         raise DataError(f"{path}:1: expected the header 'text<TAB>label'")
     texts, labels = [], []
     for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            raise DataError(f"{path}:{i}: blank line (only blank lines at the end of a file are ignored)")
         parts = line.split("\t")
         if len(parts) != 2:
             raise DataError(f"{path}:{i}: expected 2 tab-separated fields, got {len(parts)}")
@@ -397,7 +409,7 @@ def evaluation_set_identity(d: DataConfig, name: str) -> dict[str, Any]:
         fname = "mapped_test_only.tsv" if (ood == "goemotions" and d.goemotions_test_only) else "mapped.tsv"
         path = folder / OOD_SETS[ood] / fname
         if not path.exists():
-            raise DataError(f"{path}: file not found")
+            raise DataNotFound(f"{path}: file not found")
         return {"set": name, "source": f"file:{file_fingerprint(path)}", "size": d.ood_size, "seed": d.seed}
     size = {"validation": d.val_size, "test": d.test_size}[name]
     return {"set": name, "source": emotion_fingerprint(d, name), "size": size, "seed": d.seed}

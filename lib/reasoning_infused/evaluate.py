@@ -18,20 +18,48 @@ from . import artifacts
 from .baselines import ENCODER_REFERENCE_ACCURACY, majority_baseline, predict_labels, tfidf_logreg
 from .config import Profile, claim_results_dir
 from .data import LABELS, classifier_train_rows, load_emotion, ood_label_space
-from .metrics import classification_metrics, mcnemar
+from .metrics import classification_metrics, holm_adjust, mcnemar, paired_bootstrap_difference
 from .prompts import prompt_version
 from .provenance import code_version, package_versions, write_json
 
 
-def _baseline_predictions(profile: Profile, sets: dict[str, Dataset]) -> dict[str, dict[str, list[str]]]:
+def select_qra_decoding(validation: dict[str, dict[str, Any]]) -> str | None:
+    """The Q->RA decoding reported as "qra_selected": labels scored after the reasoning if that is more accurate
+    on validation than free generation, else free generation (None without Q->RA)."""
+    if "qra" not in validation:
+        return None
+    better = validation["qra_constrained"]["accuracy"] > validation["qra"]["accuracy"]
+    return "qra_constrained" if better else "qra"
+
+
+def predictions_by_classifier(
+    rows_by_variant: dict[str, list[dict[str, Any]]],
+) -> dict[str, list[str | None]]:
+    """Predicted labels per classifier from prediction rows; Q->RA gives two: free ('qra') and scored after
+    the reasoning ('qra_constrained')."""
+    out: dict[str, list[str | None]] = {}
+    for v, rows in rows_by_variant.items():
+        out[v] = [r["predicted"] for r in rows]
+        if v == "qra":
+            out["qra_constrained"] = [r["predicted_constrained"] for r in rows]
+    return out
+
+
+def _baseline_predictions(
+    profile: Profile, sets: dict[str, Dataset], chosen: dict[str, float]
+) -> dict[str, dict[str, list[str]]]:
+    """Majority and TF-IDF predictions on every set; the TF-IDF C chosen on validation goes into `chosen`."""
     d = profile.data
     same = classifier_train_rows(d)
     full = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
     res: dict[str, dict[str, list[str]]] = {s: {} for s in sets}
     models = {}
     if profile.evaluate.tfidf:
-        models["tfidf_same_examples"] = tfidf_logreg(same["text"], same["label"], d.seed)
-        models["tfidf_full_train"] = tfidf_logreg(full["text"], full["label"], d.seed)
+        val = sets["validation"]
+        for name, rows in (("tfidf_same_examples", same), ("tfidf_full_train", full)):
+            models[name], chosen[name] = tfidf_logreg(
+                rows["text"], rows["label"], d.seed, val["text"], val["label"]
+            )
     for sname, ds in sets.items():
         res[sname]["majority"] = majority_baseline(same["label"], len(ds))
         for name, m in models.items():
@@ -46,30 +74,19 @@ def evaluate(
     results/<experiment>/metrics.json, the prediction files and artifacts.json (what made them)."""
     t0 = time.time()
     out_dir = claim_results_dir(profile)
-    base = _baseline_predictions(profile, sets)
+    tfidf_c: dict[str, float] = {}
+    base = _baseline_predictions(profile, sets, tfidf_c)
     ev = profile.evaluate
     kw = {"n_bootstrap": ev.bootstrap_samples, "level": ev.ci_level, "seed": profile.data.seed}
 
     def all_predictions(sname: str) -> dict[str, list[str | None]]:
-        p: dict[str, list[str | None]] = {}
-        for v, rows in preds[sname].items():
-            p[v] = [r["predicted"] for r in rows]
-            if v == "qra":
-                p["qra_constrained"] = [r["predicted_constrained"] for r in rows]
-        p.update(base[sname])
-        return p
+        return predictions_by_classifier(preds[sname]) | base[sname]
 
     # Validation decides the Q->RA decoding that is reported as "qra_selected".
     val_gold = [LABELS[i] for i in sets["validation"]["label"]]
     val_preds = all_predictions("validation")
     validation = {k: classification_metrics(val_gold, v, **kw) for k, v in val_preds.items()}
-    selected = None
-    if "qra" in val_preds:
-        selected = (
-            "qra_constrained"
-            if validation["qra_constrained"]["accuracy"] > validation["qra"]["accuracy"]
-            else "qra"
-        )
+    selected = select_qra_decoding(validation)
 
     test_gold = [LABELS[i] for i in sets["test"]["label"]]
     test_preds = all_predictions("test")
@@ -78,7 +95,7 @@ def evaluate(
     for a, b in itertools.combinations(test_preds, 2):
         pairs[f"{a}__vs__{b}"] = mcnemar(test_gold, test_preds[a], test_preds[b])
 
-    ood, ood_mcnemar = {}, {}
+    ood, ood_mcnemar, sensitivity = {}, {}, {}
     for sname in sets:
         if not sname.startswith("ood_"):
             continue
@@ -88,11 +105,23 @@ def evaluate(
         ood[sname[4:]] = {
             k: classification_metrics(gold, v, label_space=space, **kw) for k, v in ood_preds.items()
         }
+        if len(space) < len(LABELS):
+            sensitivity[sname[4:]] = label_space_sensitivity(gold, preds[sname], space)
         ood_mcnemar[sname[4:]] = {
             f"{a}__vs__{b}": mcnemar(gold, ood_preds[a], ood_preds[b])
             for a, b in itertools.combinations(ood_preds, 2)
         }
 
+    ood_sets = {s[4:]: sets[s] for s in sets if s.startswith("ood_")}
+    comparisons = compare(
+        profile,
+        selected,
+        {"test": (test_gold, test_preds, None)}
+        | {
+            name: ([LABELS[i] for i in ds["label"]], all_predictions(f"ood_{name}"), ood_label_space(ds))
+            for name, ds in ood_sets.items()
+        },
+    )
     used = used_artifacts(profile, preds)
     stage = artifact_seconds(used)
     stage["evaluate_metrics_only"] = time.time() - t0
@@ -106,11 +135,15 @@ def evaluate(
         "data_sizes": {s: len(ds) for s, ds in sets.items()}
         | {"train_classifier": len(classifier_train_rows(profile.data))},
         "qra_selected_decoding": selected,
+        "tfidf_c_chosen_on_validation": tfidf_c,
         "classifiers": classifiers,
         "validation": validation,
+        "primary": comparisons["primary"],
+        "comparisons": comparisons["secondary"],
         "mcnemar": pairs,
         "ood": ood,
         "ood_mcnemar": ood_mcnemar,
+        "ood_label_space_sensitivity": sensitivity,
         "reference": {
             "fine_tuned_encoders_accuracy": ENCODER_REFERENCE_ACCURACY,
             "paper_qra_minus_qa_points": 8.7,
@@ -123,6 +156,101 @@ def evaluate(
     write_json(out_dir / "artifacts.json", used)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+# Secondary comparisons [first, second] reported with paired intervals and Holm-adjusted p-values, on test and on
+# each out-of-domain set ("qra_selected": the Q->RA decoding chosen on validation; "qra_other": the other one).
+SECONDARY = [
+    ("qa", "qra_other"),
+    ("qa", "qar"),
+    ("qar", "qra_selected"),
+    ("tfidf_same_examples", "qa"),
+    ("zero_shot", "qa"),
+]
+OOD_SECONDARY = [("qa", "qra_selected"), ("qa", "qar")]
+
+
+def compare(
+    profile: Profile,
+    selected: str | None,
+    sets: dict[str, tuple[list[str], dict[str, list], list[str] | None]],
+) -> dict[str, Any]:
+    """The declared primary comparison (test set) and the secondary ones (test and out-of-domain), each as
+    second minus first with a paired bootstrap interval and an exact McNemar test; secondary p-values are
+    Holm-adjusted as one family. `sets`: name -> (gold labels, predictions by classifier, label space)."""
+    ev = profile.evaluate
+    other = {"qra": "qra_constrained", "qra_constrained": "qra"}.get(selected or "", None)
+    alias = {"qra_selected": selected, "qra_other": other}
+
+    def one(set_name: str, first: str, second: str) -> dict[str, Any] | None:
+        gold, preds, space = sets[set_name]
+        a, b = alias.get(first, first), alias.get(second, second)
+        if a not in preds or b not in preds:
+            return None
+        paired = paired_bootstrap_difference(
+            gold, preds[a], preds[b], ev.bootstrap_samples, ev.ci_level, profile.data.seed, space
+        )
+        mc = mcnemar(gold, preds[a], preds[b])
+        return {
+            "set": set_name,
+            "first": a,
+            "second": b,
+            "declared_as": [first, second],
+            **paired,
+            "only_first_correct": mc["only_first_correct"],
+            "only_second_correct": mc["only_second_correct"],
+            "p_value": mc["p_value"],
+            "per_gold_class": per_class_difference(gold, preds[a], preds[b]),
+        }
+
+    primary = one("test", *ev.primary) if "test" in sets else None
+    secondary = [c for f, s in SECONDARY if (c := one("test", f, s))]
+    for name in sets:
+        if name != "test":
+            secondary += [c for f, s in OOD_SECONDARY if (c := one(name, f, s))]
+    adjusted = holm_adjust({str(i): c["p_value"] for i, c in enumerate(secondary)})
+    for i, c in enumerate(secondary):
+        c["p_holm"] = adjusted[str(i)]
+    return {"primary": primary, "secondary": secondary}
+
+
+def per_class_difference(gold: list[str], first: list, second: list) -> dict[str, dict[str, Any]]:
+    """Where a difference comes from: per gold class, rows, each classifier's accuracy, and the net rows gained
+    by the second (only second right minus only first right)."""
+    out = {}
+    for lab in LABELS:
+        rows = [i for i, g in enumerate(gold) if g == lab]
+        if not rows:
+            continue
+        a = [first[i] == lab for i in rows]
+        b = [second[i] == lab for i in rows]
+        out[lab] = {
+            "n": len(rows),
+            "first_accuracy": sum(a) / len(rows),
+            "second_accuracy": sum(b) / len(rows),
+            "net_rows_second_minus_first": int(sum(y and not x for x, y in zip(a, b, strict=True)))
+            - int(sum(x and not y for x, y in zip(a, b, strict=True))),
+        }
+    return out
+
+
+def label_space_sensitivity(
+    gold: list[str], rows_by_variant: dict[str, list[dict[str, Any]]], space: list[str]
+) -> dict[str, dict[str, float]]:
+    """Out-of-domain sets with fewer classes (ISEAR: 4) count a prediction outside them as an error. The
+    sensitivity: accuracy when each scored classifier instead picks the best-scoring label among the set's
+    classes (free Q->RA generation has no scores over labels and is left out)."""
+    out = {}
+    for v, rows in rows_by_variant.items():
+        key = "qra_constrained" if v == "qra" else v
+        repicked = [max(space, key=lambda lab, r=r: r["scores"][lab]) for r in rows]
+        as_is = [r["predicted_constrained"] if v == "qra" else r["predicted"] for r in rows]
+        out[key] = {
+            "accuracy_as_scored": sum(p == g for p, g in zip(as_is, gold, strict=True)) / len(gold),
+            "accuracy_within_label_space": sum(p == g for p, g in zip(repicked, gold, strict=True))
+            / len(gold),
+        }
+    return out
 
 
 def used_artifacts(profile: Profile, preds: dict[str, dict[str, list]]) -> dict[str, dict[str, Any]]:

@@ -87,49 +87,25 @@ def confusion_matrices(metrics: dict[str, Any], keys: list[str], path: Path):
     return _save(fig, path), fig
 
 
-def per_class_f1(
-    metrics: dict[str, Any],
-    keys: list[str],
-    path: Path,
-    n_boot: int = 500,
-    seed: int = 0,
-    predictions: dict[str, list[dict[str, Any]]] | None = None,
-):
-    """Per-class F1 with bootstrap intervals (from saved predictions when given; else point estimates)."""
-    from sklearn.metrics import f1_score
-
+def per_class_f1(metrics: dict[str, Any], keys: list[str], path: Path):
+    """Per-class F1 with the bootstrap intervals of metrics.json (the one source of every interval)."""
     keys = [k for k in keys if k in metrics["classifiers"]]
     rows = []
-    rng = np.random.default_rng(seed)
     for k in keys:
-        pc = metrics["classifiers"][k]["per_class"]
-        lo = hi = None
-        if predictions and k in predictions:
-            g = np.array([LABELS.index(r["gold"]) for r in predictions[k]])
-            p = np.array(
-                [LABELS.index(r["predicted"]) if r["predicted"] in LABELS else -1 for r in predictions[k]]
-            )
-            boots = []
-            for _ in range(n_boot):
-                idx = rng.integers(0, len(g), len(g))
-                boots.append(f1_score(g[idx], p[idx], labels=list(range(6)), average=None, zero_division=0))
-            lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
-        for i, lab in enumerate(LABELS):
-            f = pc[lab]["f1"]
+        for lab, pc in metrics["classifiers"][k]["per_class"].items():
+            lo, hi = pc.get("f1_ci", [pc["f1"], pc["f1"]])
             rows.append(
                 {
                     "classifier": DISPLAY_NAMES.get(k, k),
-                    "label": lab,
-                    "f1": f,
-                    "lo": f - (lo[i] if lo is not None else f),
-                    "hi": (hi[i] if hi is not None else f) - f,
+                    "group": lab,
+                    "value": pc["f1"],
+                    "lo": pc["f1"] - lo,
+                    "hi": hi - pc["f1"],
                 }
             )
+    level = int(round(metrics["profile"]["evaluate"]["ci_level"] * 100))
     fig = _grouped_bars(
-        pd.DataFrame(rows).rename(columns={"label": "group", "f1": "value"}),
-        LABELS,
-        "F1 (95% bootstrap CI)",
-        "Per-class F1 on the test set",
+        pd.DataFrame(rows), LABELS, f"F1 ({level}% bootstrap CI)", "Per-class F1 on the test set"
     )
     return _save(fig, path), fig
 
@@ -141,9 +117,9 @@ def _grouped_bars(df: pd.DataFrame, groups: list[str], ylabel: str, title: str):
     width = 0.8 / max(1, len(names))
     for j, n in enumerate(names):
         sub = df[df.classifier == n].set_index("group").reindex(groups)
-        ax.bar(
-            np.arange(len(groups)) + j * width, sub.value, width, yerr=[sub.lo, sub.hi], capsize=2, label=n
-        )
+        # a percentile interval need not contain the point estimate (tiny or degenerate samples): clip at 0
+        err = [sub.lo.clip(lower=0), sub.hi.clip(lower=0)]
+        ax.bar(np.arange(len(groups)) + j * width, sub.value, width, yerr=err, capsize=2, label=n)
     ax.set_xticks(np.arange(len(groups)) + width * (len(names) - 1) / 2, groups)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
@@ -159,7 +135,7 @@ def accuracy_bars(table: pd.DataFrame, path: Path, title: str, reference: float 
     ax.barh(
         t.classifier,
         t.accuracy,
-        xerr=[t.accuracy - t.acc_lo, t.acc_hi - t.accuracy],
+        xerr=[(t.accuracy - t.acc_lo).clip(lower=0), (t.acc_hi - t.accuracy).clip(lower=0)],
         capsize=3,
         color="tab:blue",
     )
@@ -214,11 +190,77 @@ def faithfulness(df: pd.DataFrame, path: Path):
     """df: condition, follows_reasoning, follows_text (shares) from analysis.faithfulness_probe."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     x = np.arange(len(df))
-    ax.bar(x - 0.2, df.follows_reasoning, 0.4, label="final label = the reasoning's label")
-    ax.bar(x + 0.2, df.follows_text, 0.4, label="final label = model's own label for the text")
+    err = {}
+    for col in ("follows_reasoning", "follows_text"):
+        if f"{col}_ci" in df:
+            ci = np.array(df[f"{col}_ci"].tolist())
+            err[col] = [(df[col] - ci[:, 0]).clip(lower=0), (ci[:, 1] - df[col]).clip(lower=0)]
+    ax.bar(
+        x - 0.2,
+        df.follows_reasoning,
+        0.4,
+        yerr=err.get("follows_reasoning"),
+        capsize=3,
+        label="final label = the reasoning's label (95% Wilson CI)",
+    )
+    ax.bar(
+        x + 0.2,
+        df.follows_text,
+        0.4,
+        yerr=err.get("follows_text"),
+        capsize=3,
+        label="final label = model's own label for the text",
+    )
+    if (
+        "follows_reasoning_if_random_other_label" in df
+        and df.follows_reasoning_if_random_other_label.notna().any()
+    ):
+        ref = float(df.follows_reasoning_if_random_other_label.dropna().iloc[0])
+        ax.axhline(ref, color="gray", ls=":", lw=1, label=f"a random label other than its own ({ref:.2f})")
     ax.set_xticks(x, df.condition, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of examples")
     ax.legend(fontsize=7)
     ax.set_title("Faithfulness probe: Q→RA with a forced reasoning")
+    return _save(fig, path), fig
+
+
+def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str = "test"):
+    """Per arm and compared classifier: accuracy difference to the arm's matched control on `set_name` (points,
+    second minus first), each seed's paired 95% bootstrap interval (thin line) and, with 2+ seeds, the mean
+    with its t-interval over seeds (thick line)."""
+    rows = []
+    for arm, r in arms.items():
+        seconds = {s["second"] for s in r["summary"].values()}
+        for s in r["summary"].values():
+            if s["set"] != set_name or (
+                s["second"] in ("qra", "qra_constrained") and "qra_selected" in seconds
+            ):
+                continue  # Q->RA is shown with the decoding validation chose for each seed
+            per_seed = [
+                c
+                for seed in r["per_seed"]
+                for c in seed["sets"][set_name]["comparisons"]
+                if c["second"] == s["second"] and c["first"] == s["first"]
+            ]
+            rows.append((arm, s, per_seed))
+    fig, ax = plt.subplots(figsize=(8, 0.55 * max(1, len(rows)) + 1.4))
+    for y, (_arm, s, per_seed) in enumerate(rows):
+        for j, c in enumerate(per_seed):
+            dy = (j - (len(per_seed) - 1) / 2) * 0.12
+            lo, hi = c["accuracy_difference_ci"]
+            ax.plot([lo * 100, hi * 100], [y + dy, y + dy], color="0.6", lw=1)
+            ax.plot(c["accuracy_difference"] * 100, y + dy, "o", color="tab:blue", ms=4)
+        m = s["accuracy_difference"]
+        if m["seeds"] > 1:
+            ax.plot([m["ci"][0] * 100, m["ci"][1] * 100], [y, y], color="black", lw=3, alpha=0.5)
+            ax.plot(m["mean"] * 100, y, "D", color="black", ms=6)
+    ax.axvline(0, color="gray", ls="--")
+    labels = [f"{arm}: {DISPLAY_NAMES.get(s['second'], s['second'])} − {s['first']}" for arm, s, _ in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"accuracy difference to the matched control ({set_name}, points)")
+    ax.set_title(
+        "Ablations: per seed (dots, paired 95% CI) and mean over seeds (diamond, t-interval)", fontsize=9
+    )
     return _save(fig, path), fig

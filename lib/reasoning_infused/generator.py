@@ -85,7 +85,8 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
             "heldout_loss_after": after,
             "heldout_eval_seconds": time.time() - t0,
             "prompt_version": prompt_version(),
-        }
+        },
+        profile,
     )
     print(f"[generator] held-out loss per reasoning token: base {before:.3f} -> fine-tuned {after:.3f}")
     return meta

@@ -31,13 +31,25 @@ def bootstrap_ci(
 
 def macro_f1_rows(gold: np.ndarray, pred: np.ndarray, labels: list[int]) -> np.ndarray:
     """Macro-F1 of each row of [k, n] gold/prediction arrays (sklearn's definition with zero_division=0)."""
+    return f1_rows(gold, pred, labels).mean(axis=0)
+
+
+def f1_rows(gold: np.ndarray, pred: np.ndarray, labels: list[int]) -> np.ndarray:
+    """[len(labels), k] F1 of each label for each row of [k, n] gold/prediction arrays (zero_division=0)."""
     f1s = []
     for lab in labels:
         g, p = gold == lab, pred == lab
         tp = (g & p).sum(axis=1)
         denom = 2 * tp + (~g & p).sum(axis=1) + (g & ~p).sum(axis=1)
         f1s.append(np.divide(2 * tp, denom, out=np.zeros(len(tp)), where=denom > 0))
-    return np.mean(f1s, axis=0)
+    return np.array(f1s)
+
+
+def _bootstrap_indices(n: int, n_samples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    return np.stack(
+        [rng.integers(0, n, size=n) for _ in range(n_samples)]
+    )  # same draws as one call per sample
 
 
 def bootstrap_macro_f1_ci(
@@ -49,14 +61,24 @@ def bootstrap_macro_f1_ci(
     seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of macro-F1 (vectorised: 1,000 sklearn calls took ~3 s per classifier)."""
-    rng = np.random.default_rng(seed + 1)
-    n = len(gold)
-    idx = np.stack(
-        [rng.integers(0, n, size=n) for _ in range(n_samples)]
-    )  # same draws as one call per sample
+    idx = _bootstrap_indices(len(gold), n_samples, seed)
     vals = macro_f1_rows(gold[idx], pred[idx], labels)
     lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return float(lo), float(hi)
+
+
+def bootstrap_per_class_f1_ci(
+    gold: np.ndarray,
+    pred: np.ndarray,
+    labels: list[int],
+    n_samples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> np.ndarray:
+    """[len(labels), 2] percentile intervals of each class's F1, on the same resamples as macro-F1."""
+    idx = _bootstrap_indices(len(gold), n_samples, seed)
+    vals = f1_rows(gold[idx], pred[idx], labels)
+    return np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100], axis=1).T
 
 
 def classification_metrics(
@@ -75,6 +97,7 @@ def classification_metrics(
     correct = (g == p).astype(float)
     prec, rec, f1, sup = precision_recall_fscore_support(g, p, labels=ids, zero_division=0)
     cm = confusion_matrix(g, p, labels=list(range(len(LABELS))) + [-1])  # last column: parse failures
+    f1_ci = bootstrap_per_class_f1_ci(g, p, ids, n_bootstrap, level, seed)
     return {
         "n_test": int(len(g)),
         "accuracy": float(correct.mean()),
@@ -84,8 +107,14 @@ def classification_metrics(
         "parse_failures": int((p == -1).sum()),
         "parse_failure_rate": float((p == -1).mean()),
         "per_class": {
-            lab: {"precision": float(a), "recall": float(b), "f1": float(c), "support": int(d)}
-            for lab, a, b, c, d in zip(label_space, prec, rec, f1, sup, strict=True)
+            lab: {
+                "precision": float(a),
+                "recall": float(b),
+                "f1": float(c),
+                "f1_ci": [float(x) for x in ci],
+                "support": int(d),
+            }
+            for lab, a, b, c, d, ci in zip(label_space, prec, rec, f1, sup, f1_ci, strict=True)
         },
         "confusion": cm[: len(LABELS)].tolist(),
         "confusion_labels": LABELS + [NONE_LABEL],
@@ -108,3 +137,86 @@ def mcnemar(gold: list[str], pred_a: list[str | None], pred_b: list[str | None])
         "p_value": p,
         "accuracy_difference": float(a.mean() - b.mean()),
     }
+
+
+def paired_bootstrap_difference(
+    gold: list[str],
+    pred_a: list[str | None],
+    pred_b: list[str | None],
+    n_samples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    label_space: list[str] | None = None,
+) -> dict[str, Any]:
+    """Difference second minus first (b - a) in accuracy and macro-F1 with a percentile interval from a *paired*
+    bootstrap: both classifiers are scored on the same resampled rows, so the interval reflects the variance of
+    the difference, not of each classifier alone."""
+    label_space = label_space or LABELS
+    ids = [LABELS.index(x) for x in label_space]
+    g, a, b = _encode(gold), _encode(pred_a), _encode(pred_b)
+    n = len(g)
+    rng = np.random.default_rng(seed + 2)
+    idx = rng.integers(0, n, size=(n_samples, n))
+    acc_a, acc_b = (a == g).astype(float), (b == g).astype(float)
+    d_acc = acc_b[idx].mean(axis=1) - acc_a[idx].mean(axis=1)
+    d_f1 = macro_f1_rows(g[idx], b[idx], ids) - macro_f1_rows(g[idx], a[idx], ids)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    f1 = lambda p: float(f1_score(g, p, labels=ids, average="macro", zero_division=0))  # noqa: E731
+    return {
+        "n": int(n),
+        "accuracy_difference": float(acc_b.mean() - acc_a.mean()),
+        "accuracy_difference_ci": [float(x) for x in np.percentile(d_acc, q)],
+        "macro_f1_difference": f1(b) - f1(a),
+        "macro_f1_difference_ci": [float(x) for x in np.percentile(d_f1, q)],
+        "accuracy_difference_se": float(d_acc.std(ddof=1)),
+        "bootstrap_samples": n_samples,
+    }
+
+
+def holm_adjust(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), same keys."""
+    order = sorted(pvalues, key=lambda k: pvalues[k])
+    m = len(order)
+    out, running = {}, 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (m - i) * pvalues[k]))
+        out[k] = running
+    return {k: out[k] for k in pvalues}
+
+
+def seed_summary(differences: list[float], level: float = 0.95) -> dict[str, Any]:
+    """Mean, SD and a t-interval over seeds of a per-seed difference (nan interval with fewer than 2 seeds)."""
+    from scipy.stats import t
+
+    x = np.asarray(differences, dtype=float)
+    k = len(x)
+    mean = float(x.mean()) if k else float("nan")
+    sd = float(x.std(ddof=1)) if k > 1 else float("nan")
+    half = float(t.ppf((1 + level) / 2, k - 1) * sd / np.sqrt(k)) if k > 1 else float("nan")
+    return {"seeds": k, "mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
+
+
+def seeds_needed(sd: float, delta: float = 0.03, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """The fewest seeds k with which a two-sided one-sample t-test over per-seed differences (SD `sd`) detects a
+    mean difference `delta`: the smallest k >= 2 with sqrt(k) * delta / sd >= t(1-alpha/2, k-1) + t(power, k-1)."""
+    from scipy.stats import t as tdist
+
+    if not np.isfinite(sd) or sd <= 0:
+        return None
+    for k in range(2, 10_000):
+        if np.sqrt(k) * delta / sd >= tdist.ppf(1 - alpha / 2, k - 1) + tdist.ppf(power, k - 1):
+            return k
+    return None
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> list[float]:
+    """Wilson score interval of a proportion (good at small n and near 0 or 1)."""
+    from scipy.stats import norm
+
+    if n == 0:
+        return [float("nan"), float("nan")]
+    z = norm.ppf((1 + level) / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(centre - half), float(centre + half)]

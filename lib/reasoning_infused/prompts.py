@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .data import LABELS
+from .data import LABELS, emotions_named
 
 PROMPTS_FILE = Path(__file__).parent / "prompts" / "prompts.yaml"
 
@@ -128,3 +128,39 @@ def split_reasoning(generated: str, variant: str) -> str:
         return ""
     part = part.strip()
     return part[len("Reasoning:") :].strip() if part.startswith("Reasoning:") else part
+
+
+# --- reasoning transforms (ablations): what a Q->RA / Q->AR target's reasoning is made of ------------------------
+
+REASONING_TRANSFORMS = ("none", "shuffle_words", "drop_emotion_sentences", "grounded_from_text")
+# Used where removing every sentence that names an emotion leaves nothing: keeps the row (and so the number of
+# optimizer steps matched to the Q->A control) without naming a label.
+NEUTRAL_REASONING = "The text describes how the writer feels about what happened."
+_CUE = re.compile(r"\b(?:feel|feels|feeling|felt)\b\s+(.*)", re.IGNORECASE)
+
+
+def transform_reasoning(transform: str, reasoning: str, text: str, seed: int) -> str:
+    """The reasoning a classifier trains on under an ablation transform:
+    - none: the generator's reasoning;
+    - shuffle_words: the same words in a random order (seeded per row): content kept, sense removed;
+    - drop_emotion_sentences: sentences naming an emotion (by the lexicon) removed; NEUTRAL_REASONING if none is left;
+    - grounded_from_text: built from the text alone, no generator and no label: the words after the first
+      "feel/feeling/felt" (at most 8), else the first 8 words of the text."""
+    if transform == "none":
+        return reasoning
+    if transform == "shuffle_words":
+        words = reasoning.split()
+        order = sorted(
+            range(len(words)), key=lambda i: hashlib.sha256(f"{seed}:{i}:{reasoning}".encode()).digest()
+        )
+        return " ".join(words[i] for i in order)
+    if transform == "drop_emotion_sentences":
+        sentences = re.split(r"(?<=[.!?])\s+", reasoning.strip())
+        kept = [x for x in sentences if x and not emotions_named(x)]
+        return " ".join(kept) if kept else NEUTRAL_REASONING
+    if transform == "grounded_from_text":
+        m = _CUE.search(text)
+        if m and m.group(1).split():
+            return f"The writer says they feel {' '.join(m.group(1).split()[:8])}."
+        return f"The writer says: {' '.join(text.split()[:8])}."
+    raise ValueError(f"unknown reasoning transform {transform!r}; known: {', '.join(REASONING_TRANSFORMS)}")

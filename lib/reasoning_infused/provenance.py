@@ -66,6 +66,10 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+class CorruptFile(ValueError):
+    """A saved file is damaged somewhere other than a torn last line; the message names the file and line."""
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; a torn last line (a kill mid-write) is ignored, a bad line elsewhere is an error."""
     path = Path(path)
@@ -81,7 +85,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as e:
             if i == len(lines) or (i == len(lines) - 1 and lines[-1] == ""):
                 break  # the last line was cut by a kill: it is redone
-            raise ValueError(f"{path}:{i}: not valid JSON ({e})") from None
+            raise CorruptFile(
+                f"{path}:{i}: not valid JSON ({e}); fix or delete that line (a stage that wrote it redoes missing rows)"
+            ) from None
     return rows
 
 

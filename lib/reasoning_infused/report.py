@@ -10,6 +10,7 @@ DISPLAY_NAMES = {
     "qa": "Q→A (LoRA)",
     "qra": "Q→RA, free generation (LoRA)",
     "qra_constrained": "Q→RA, labels scored after the reasoning (LoRA)",
+    "qra_selected": "Q→RA, decoding chosen on validation (LoRA)",
     "qar": "Q→AR (LoRA)",
     "zero_shot": "zero-shot base model",
     "majority": "majority class",
@@ -94,7 +95,59 @@ def results_table(metrics: dict[str, Any]) -> str:
     if metrics.get("qra_selected_decoding"):
         out.append(f"Q→RA decoding chosen on validation: `{metrics['qra_selected_decoding']}`.")
         out.append("")
-    out += [
+    if metrics.get("primary"):
+        out += [comparison_table(metrics), ""]
+    else:  # results written before comparisons existed
+        out += [_mcnemar_table(metrics), ""]
+    for name in metrics.get("ood", {}):
+        out += [
+            "",
+            f"### Out of domain: {name} (evaluation only)",
+            "",
+            _fmt_table(results_frame(metrics, ood_set=name)),
+        ]
+        for c in metrics.get("comparisons", []):
+            if c["set"] == name and c["declared_as"] == ["qa", "qra_selected"] and c.get("per_gold_class"):
+                parts = sorted(
+                    c["per_gold_class"].items(), key=lambda kv: -abs(kv[1]["net_rows_second_minus_first"])
+                )
+                out += [
+                    "",
+                    f"Where {_name(c['second'])} − {_name(c['first'])} comes from (net rows gained, by gold class): "
+                    + ", ".join(
+                        f"{lab} {v['net_rows_second_minus_first']:+d} (n={v['n']})" for lab, v in parts
+                    )
+                    + ".",
+                ]
+        sens = metrics.get("ood_label_space_sensitivity", {}).get(name)
+        if sens:
+            space = metrics["ood"][name][next(iter(metrics["ood"][name]))]["label_space"]
+            out += [
+                "",
+                f"{name} has {len(space)} classes ({', '.join(space)}); a predicted label outside them counts as an "
+                "error. Sensitivity, picking the best-scoring label among them instead: "
+                + "; ".join(
+                    f"{_name(k)} {v['accuracy_as_scored']:.3f} → {v['accuracy_within_label_space']:.3f}"
+                    for k, v in sens.items()
+                )
+                + ".",
+            ]
+        tests = metrics.get("ood_mcnemar", {}).get(name, {})
+        pairs = [p for p in ("qa__vs__qra", "qa__vs__qra_constrained", "qa__vs__qar") if p in tests]
+        if pairs and not metrics.get("primary"):
+            out.append("")
+            out.append(
+                "McNemar: "
+                + "; ".join(
+                    f"{p.replace('__vs__', ' vs ')} {tests[p]['accuracy_difference']:+.3f} (p = {tests[p]['p_value']:.3g})"
+                    for p in pairs
+                )
+            )
+    return "\n".join(out)
+
+
+def _mcnemar_table(metrics: dict[str, Any]) -> str:
+    out = [
         "### McNemar tests (exact, paired, test set)",
         "",
         "| pair | accuracy difference | only first correct | only second correct | p |",
@@ -109,24 +162,46 @@ def results_table(metrics: dict[str, Any]) -> str:
                 f"| {x} vs {y} | {r['accuracy_difference']:+.3f} | {r['only_first_correct']} | "
                 f"{r['only_second_correct']} | {r['p_value']:.3g} |"
             )
-    for name in metrics.get("ood", {}):
-        out += [
-            "",
-            f"### Out of domain: {name} (evaluation only)",
-            "",
-            _fmt_table(results_frame(metrics, ood_set=name)),
-        ]
-        tests = metrics.get("ood_mcnemar", {}).get(name, {})
-        pairs = [p for p in ("qa__vs__qra", "qa__vs__qra_constrained", "qa__vs__qar") if p in tests]
-        if pairs:
-            out.append("")
-            out.append(
-                "McNemar: "
-                + "; ".join(
-                    f"{p.replace('__vs__', ' vs ')} {tests[p]['accuracy_difference']:+.3f} (p = {tests[p]['p_value']:.3g})"
-                    for p in pairs
-                )
-            )
+    return "\n".join(out)
+
+
+def _name(key: str) -> str:
+    return DISPLAY_NAMES.get(key, key).replace(" (LoRA)", "")
+
+
+def comparison_table(metrics: dict[str, Any]) -> str:
+    """The declared primary comparison and the Holm-adjusted secondary ones (second minus first, paired)."""
+    level = int(round(metrics["profile"]["evaluate"]["ci_level"] * 100))
+    head = [
+        f"| set | second − first | accuracy Δ [{level}% paired CI] | macro-F1 Δ [{level}% paired CI] | "
+        "only first / only second correct | McNemar p | Holm p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def row(c: dict[str, Any], holm: str) -> str:
+        a, f = c["accuracy_difference_ci"], c["macro_f1_difference_ci"]
+        return (
+            f"| {c['set']} | {_name(c['second'])} − {_name(c['first'])} | {c['accuracy_difference'] * 100:+.1f} "
+            f"[{a[0] * 100:+.1f}, {a[1] * 100:+.1f}] | {c['macro_f1_difference'] * 100:+.1f} "
+            f"[{f[0] * 100:+.1f}, {f[1] * 100:+.1f}] | {c['only_first_correct']} / {c['only_second_correct']} | "
+            f"{c['p_value']:.3g} | {holm} |"
+        )
+
+    p = metrics["primary"]
+    out = [
+        "### Primary comparison (declared in the profile: `evaluate.primary`)",
+        "",
+        *head,
+        row(p, "(primary, not adjusted)"),
+        "",
+        f"Points (×100). Paired bootstrap: {p['bootstrap_samples']} resamples of the same rows for both "
+        "classifiers; McNemar: exact binomial test on the discordant rows.",
+        "",
+        "### Secondary comparisons (Holm-adjusted as one family)",
+        "",
+        *head,
+    ]
+    out += [row(c, f"{c['p_holm']:.3g}") for c in metrics["comparisons"]]
     return "\n".join(out)
 
 
@@ -157,11 +232,18 @@ def readme_results(
         diff = (c[sel]["accuracy"] - c["qa"]["accuracy"]) * 100
         key = f"qa__vs__{sel}"
         pval = metrics["mcnemar"][key]["p_value"] if key in metrics["mcnemar"] else float("nan")
+        prim = metrics.get("primary") or {}
+        ci = (
+            f" [{prim['accuracy_difference_ci'][0] * 100:+.1f}, {prim['accuracy_difference_ci'][1] * 100:+.1f}] "
+            "paired 95% CI,"
+            if prim.get("second") == sel and prim.get("first") == "qa"
+            else ""
+        )
         out += [
             "",
             "### Against the paper",
             "",
-            f"- Q→RA ({sel}, chosen on validation) minus Q→A: **{diff:+.1f} accuracy points** "
+            f"- Q→RA ({sel}, chosen on validation) minus Q→A: **{diff:+.1f} accuracy points**{ci} "
             f"(McNemar p = {pval:.3g}); the paper reports +8.7 points for Llama-3.2-1B.",
         ]
         if "qar" in c:
@@ -176,12 +258,20 @@ def readme_results(
             "",
             "### Faithfulness probe (Q→RA with a forced reasoning)",
             "",
-            "| condition | n | final label follows the reasoning | follows the model's own label | accuracy |",
-            "|---|---|---|---|---|",
+            "| condition | n | final label follows the reasoning [95% Wilson CI] | follows the model's own label | "
+            "accuracy | reference: a random label other than its own |",
+            "|---|---|---|---|---|---|",
         ]
+
+        def ci(r: dict[str, Any], k: str) -> str:
+            lo_hi = r.get(f"{k}_ci")
+            return f"{r[k]:.2f}" + (f" [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]" if lo_hi else "")
+
         for r in analysis["faithfulness_probe"]:
+            ref = r.get("follows_reasoning_if_random_other_label")
             out.append(
-                f"| {r['condition']} | {r['n']} | {r['follows_reasoning']:.2f} | {r['follows_text']:.2f} | {r['accuracy']:.2f} |"
+                f"| {r['condition']} | {r['n']} | {ci(r, 'follows_reasoning')} | {ci(r, 'follows_text')} | "
+                f"{ci(r, 'accuracy')} | {f'{ref:.2f}' if ref else '—'} |"
             )
     st = metrics.get("stage_seconds", {})
     if st:
@@ -235,13 +325,73 @@ def readme_results(
     return "\n".join(out)
 
 
-def update_readme(readme_path, section: str) -> None:
-    """Replace the text between the RESULTS markers of the README."""
+def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -> str:
+    """The README's ablation section from results/ablations/<study>/ (finished arms only; planned ones listed)."""
+    study = summary["study"]
+    out = [
+        f"## Ablations (`ablations/{study}.yaml`)",
+        "",
+        f"Generated by `python -m reasoning_infused report --ablation ablations/{study}.yaml --readme README.md` from "
+        f"`results/ablations/{study}/` (code `{summary['code_version']}`, {summary['written_at']}). Differences are "
+        "second minus first in accuracy points on the full evaluation set, each seed with its paired 95% bootstrap "
+        "interval and McNemar counts (only first right / only second right); over seeds, mean ± SD and the "
+        "t-interval.",
+        "",
+    ]
+    for name, r in arms.items():
+        out += [
+            f"### Arm `{name}`",
+            "",
+            f"- **Hypothesis**: {r['hypothesis'].strip()}",
+            f"- **Would support / refute**: {r['outcome'].strip()}",
+            "",
+        ]
+        out += [
+            "| set | difference | per seed: Δ [paired CI] (only first / only second) | mean ± SD | t-interval | "
+            "seeds for 3 points |",
+            "|---|---|---|---|---|---|",
+        ]
+        for sm in r["summary"].values():
+            per = []
+            for seed_row in r["per_seed"]:
+                c = next(
+                    x
+                    for x in seed_row["sets"][sm["set"]]["comparisons"]
+                    if x["second"] == sm["second"] and x["first"] == sm["first"]
+                )
+                sel = "*" if c.get("second_is_selected_decoding") else ""
+                lo, hi = c["accuracy_difference_ci"]
+                per.append(
+                    f"s{seed_row['seed']}{sel}: {c['accuracy_difference'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] "
+                    f"({c['only_first_correct']}/{c['only_second_correct']})"
+                )
+            a = sm["accuracy_difference"]
+            sd = f"{a['sd'] * 100:.1f}" if a["sd"] == a["sd"] else "–"
+            ci = f"[{a['ci'][0] * 100:+.1f}, {a['ci'][1] * 100:+.1f}]" if a["seeds"] > 1 else "–"
+            need = sm.get("seeds_needed_for_3_points")
+            out.append(
+                f"| {sm['set']} | {_name(sm['second'])} − {_name(sm['first'])} | {'; '.join(per)} | "
+                f"{a['mean'] * 100:+.1f} ± {sd} | {ci} | {need if need else '–'} |"
+            )
+        out += ["", "`*`: the Q→RA decoding that validation selected for that seed.", ""]
+    if summary.get("not_run"):
+        out.append("Declared, not run yet: " + ", ".join(f"`{x}`" for x in summary["not_run"]) + ".")
+    if summary.get("planned"):
+        out.append(
+            "Declared, waiting for a feature: "
+            + "; ".join(f"`{p['name']}` (needs {p['needs']})" for p in summary["planned"])
+            + "."
+        )
+    return "\n".join(out)
+
+
+def update_readme(readme_path, section: str, marker: str = "RESULTS") -> None:
+    """Replace the text between the <!-- MARKER:START --> / <!-- MARKER:END --> lines of the README."""
     from pathlib import Path
 
     path = Path(readme_path)
     text = path.read_text()
-    start, end = "<!-- RESULTS:START -->", "<!-- RESULTS:END -->"
+    start, end = f"<!-- {marker}:START -->", f"<!-- {marker}:END -->"
     if start not in text or end not in text:
         raise ValueError(f"{path}: missing the {start} / {end} markers")
     head, rest = text.split(start, 1)

@@ -110,7 +110,7 @@ def execute_notebook(
     return out
 
 
-def _run_cli_stage(profile_arg: str, overrides: list[str], experiment: str, *args: str) -> float:
+def run_cli_stage(profile_arg: str, overrides: list[str], experiment: str, *args: str) -> float:
     """Run one stage as its own process: memory is returned to the OS between stages, and a crash in one
     stage leaves every finished artifact in place (rerunning resumes). Returns the process's peak memory (GiB)."""
     import subprocess
@@ -150,7 +150,7 @@ def run_study(
     for name, cli in stages:
         print(f"\n===== {name} ({profile.experiment}) =====", flush=True)
         t0 = time.time()
-        rss = _run_cli_stage(profile_arg, overrides, profile.experiment, *cli)
+        rss = run_cli_stage(profile_arg, overrides, profile.experiment, *cli)
         _record(profile, "stage_seconds", name, time.time() - t0)
         _record(profile, "peak_rss_gib", name, round(rss, 3))
     if notebooks:

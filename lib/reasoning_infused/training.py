@@ -20,7 +20,7 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, ProfileError, TrainConfig
 from .modeling import count_parameters, device, load_model_and_tokenizer, resolve_dtype
 from .prompts import prompt_version
 from .provenance import code_version, package_versions, write_json
@@ -61,9 +61,54 @@ class _StepLog(TrainerCallback):
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
 
-def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    cks = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return cks[-1] if cks else None
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """Why a Trainer checkpoint cannot be resumed from (None if it can). The Trainer writes the weights, then the
+    optimizer, scheduler and RNG states, and trainer_state.json last: a kill mid-save leaves one of them missing,
+    empty or torn, which is what this looks for."""
+    import zipfile
+
+    state = ckpt / "trainer_state.json"
+    if not state.exists():
+        return "no trainer_state.json (the save was cut)"
+    try:
+        json.loads(state.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "trainer_state.json is not valid JSON"
+    weights = [ckpt / f for f in ("adapter_model.safetensors", "model.safetensors") if (ckpt / f).exists()]
+    if not weights:
+        return "no weights file"
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(weights[0]), framework="pt") as f:
+            list(f.keys())
+    except Exception as e:  # safetensors raises its own error types for a torn header
+        return f"{weights[0].name} is unreadable ({type(e).__name__}: {e})"
+    for name in ("optimizer.pt", "scheduler.pt"):
+        path = ckpt / name
+        if not path.exists():
+            return f"no {name}"
+        try:
+            with zipfile.ZipFile(path) as z:
+                if z.testzip() is not None:
+                    return f"{name} is corrupt"
+        except zipfile.BadZipFile:
+            return f"{name} is torn"
+    return None
+
+
+def newest_complete_checkpoint(ckpt_dir: Path, name: str = "") -> Path | None:
+    """The newest checkpoint that can be resumed from; newer incomplete ones are moved aside (renamed, not
+    deleted) with a message saying why, so the Trainer's own rotation never sees them."""
+    cks = sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]), reverse=True)
+    for ck in cks:
+        why = checkpoint_problem(ck)
+        if why is None:
+            return ck
+        aside = ck.with_name(f"incomplete-{ck.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        ck.rename(aside)
+        print(f"[{name}] skipping {ck.name}: {why}; moved to {aside.name}", flush=True)
+    return None
 
 
 def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
@@ -186,7 +231,9 @@ def train_sft(
     model, tok = load_model_and_tokenizer(model_cfg)
     dataset, dropped = tokenize_examples(tok, examples, tc.max_length)
     if len(dataset) == 0:
-        raise ValueError(f"[{name}] no training rows left after the max_length={tc.max_length} filter")
+        raise ProfileError(
+            f"train.max_length: no {name} training rows fit in max_length={tc.max_length} tokens; raise it"
+        )
     n_tokens = sum(len(x) for x in dataset["input_ids"])
     n_sup = sum(sum(m) for m in dataset["completion_mask"])
     if not tc.full_finetune:
@@ -209,7 +256,7 @@ def train_sft(
         processing_class=tok,
         callbacks=[_StepLog(out_dir / "train_log.jsonl"), *(callbacks or [])],
     )
-    resume = _latest_checkpoint(ckpt_dir)
+    resume = newest_complete_checkpoint(ckpt_dir, name) if ckpt_dir.exists() else None
     if resume:
         print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.time()

@@ -1,0 +1,435 @@
+"""Preregistered ablation studies: one YAML declares arms (hypothesis, expected outcome, overrides, variants,
+seeds), one command runs them arm by arm.
+
+    python -m reasoning_infused ablate ablations/<study>.yaml [--arm NAME] [--dry-run]
+
+Each arm and seed is an experiment (the profile plus the study's and the arm's overrides plus the training seed);
+its stages run as their own processes and share every upstream artifact with other arms through the settings keys
+(a Q->A control with the same classifier settings is trained once for all arms). A finished arm writes
+results/ablations/<study>/<arm>.json: per seed, accuracy and macro-F1 with intervals on the full test set and the
+paired comparison of each variant with the arm's matched Q->A control; over seeds, mean, SD and a t-interval of
+the difference. A rerun skips finished arms whose declaration is unchanged, so a stopped session loses at most the
+arm in flight. `summary.json` and a forest plot collect the arms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import artifacts
+from .config import Profile, ProfileError, load_profile, parse_override
+from .data import LABELS, evaluation_sets
+from .locations import check_safe_name, figures_root, results_root
+from .metrics import classification_metrics, mcnemar, paired_bootstrap_difference, seed_summary, seeds_needed
+from .prompts import VARIANTS
+from .provenance import code_version, write_json
+
+# Fallback rates (2 CPU cores, default profile, measured in the committed default study) used for the time
+# estimate only while the store holds no artifact of the same kind to measure from.
+_FALLBACK_SECONDS = {"train_row": 0.19, "augment_row": 0.14, "predict_row_qa": 0.042, "predict_row_qra": 0.22}
+
+
+@dataclass
+class Arm:
+    name: str
+    hypothesis: str  # one sentence, written before the arm runs
+    outcome: str  # what result would support and what would refute it, written before the arm runs
+    overrides: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=lambda: ["qa", "qra"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    control: str = "qa"  # the matched control every other variant is compared with
+    control_overrides: list[str] = field(default_factory=list)  # extra settings of the control only
+    ood: bool = False  # also predict and report the out-of-domain sets
+
+    def spec_hash(self, study_overrides: list[str], profile: str) -> str:
+        blob = json.dumps({"arm": asdict(self), "study": study_overrides, "profile": profile}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Planned:
+    """An arm declared (hypothesis and outcome written) whose feature is not implemented yet: reported, not run."""
+
+    name: str
+    hypothesis: str
+    outcome: str
+    needs: str
+
+
+@dataclass
+class Ablation:
+    study: str
+    description: str
+    profile: str
+    overrides: list[str]
+    arms: list[Arm]
+    planned: list[Planned]
+    path: Path
+
+    @property
+    def results_dir(self) -> Path:
+        return results_root() / "ablations" / self.study
+
+
+def _fields(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
+    allowed = set(cls.__dataclass_fields__)
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ProfileError(
+            f"{where}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+    return raw
+
+
+def load_ablation(path: str | Path) -> Ablation:
+    """Parse and check an ablation YAML: every arm names its hypothesis and expected outcome, every override
+    and variant is valid for the profile (checked now, not hours into the run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"ablation file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: the top level must be a mapping")
+    _fields(Ablation, {k: v for k, v in raw.items() if k not in ("path",)}, str(path))
+    for key in ("study", "profile", "arms"):
+        if key not in raw:
+            raise ProfileError(f"{path}: missing key '{key}'")
+    try:
+        check_safe_name(str(raw["study"]), "study name")
+    except ValueError as e:
+        raise ProfileError(f"{path}: {e}") from None
+    arms = []
+    for i, a in enumerate(raw["arms"] or []):
+        where = f"{path}: arms[{i}]"
+        if not isinstance(a, dict):
+            raise ProfileError(f"{where}: expected a mapping")
+        arm = Arm(**_fields(Arm, a, where))
+        for key in ("hypothesis", "outcome"):
+            if not str(getattr(arm, key)).strip():
+                raise ProfileError(f"{where} ({arm.name}): '{key}' must be written before the arm runs")
+        try:
+            check_safe_name(arm.name, "arm name")
+        except ValueError as e:
+            raise ProfileError(f"{where}: {e}") from None
+        bad = [v for v in arm.variants if v not in VARIANTS]
+        if bad or arm.control not in arm.variants or len(arm.variants) < 2 or not arm.seeds:
+            raise ProfileError(
+                f"{where} ({arm.name}): variants must be among {VARIANTS}, include the control "
+                f"{arm.control!r} and at least one other variant, with at least one seed"
+            )
+        arms.append(arm)
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"{path}: arm names must be unique")
+    planned = [Planned(**_fields(Planned, p, f"{path}: planned")) for p in raw.get("planned") or []]
+    abl = Ablation(
+        str(raw["study"]),
+        str(raw.get("description", "")),
+        str(raw["profile"]),
+        list(raw.get("overrides") or []),
+        arms,
+        planned,
+        path,
+    )
+    for arm in arms:  # every experiment's settings load and validate before anything runs
+        for seed in arm.seeds:
+            for control in (False, True):
+                experiment_profile(abl, arm, seed, control)
+    return abl
+
+
+def experiment_profile(abl: Ablation, arm: Arm, seed: int, control: bool) -> Profile:
+    """The experiment of one arm, seed and role (the control or the arm's other variants)."""
+    variants = [arm.control] if control else [v for v in arm.variants if v != arm.control]
+    sets = abl.overrides + arm.overrides + (arm.control_overrides if control else [])
+    sets = sets + [f"classifier.train.seed={seed}", f"classifier.variants={json.dumps(variants)}"]
+    for o in sets:
+        parse_override(o)
+    role = "control" if control else "arm"
+    return load_profile(abl.profile, sets, experiment=f"{abl.study}--{arm.name}--{role}--seed{seed}")
+
+
+def _overrides_of(p: Profile) -> list[str]:
+    return [f"{k}={json.dumps(v)}" for k, v in p.overrides.items()]
+
+
+# --- time estimate from measured rates --------------------------------------------------------------------------
+
+
+def _measured_rates() -> dict[str, float]:
+    """Seconds per training row (by variant), per augmented row and per predicted row (by variant), from the
+    artifacts in the store; fallbacks where none exists yet."""
+    rates = dict(_FALLBACK_SECONDS)
+    per_variant: dict[str, list[float]] = {}
+    for row in artifacts.list_artifacts():
+        if row["state"] != "complete":
+            continue
+        meta = json.loads((Path(row["path"]) / "metadata.json").read_text())
+        if row["stage"] == "classifier" and meta.get("rows"):
+            per_variant.setdefault(f"train_row_{meta['variant']}", []).append(
+                meta["wall_seconds"] / meta["rows"]
+            )
+        elif row["stage"] == "augment" and meta.get("rows") and meta.get("wall_seconds"):
+            per_variant.setdefault("augment_row", []).append(meta["wall_seconds"] / meta["rows"])
+        elif row["stage"] == "predictions" and meta.get("rows"):
+            v = "qra" if meta["settings"]["variant"] == "qra" else "qa"
+            per_variant.setdefault(f"predict_row_{v}", []).append(meta["wall_seconds"] / meta["rows"])
+    for k, vals in per_variant.items():
+        rates[k] = sorted(vals)[len(vals) // 2]
+    return rates
+
+
+def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = None) -> float:
+    """CPU minutes of the work an arm still has to do (artifacts already in the store cost nothing)."""
+    rates = rates or _measured_rates()
+    total = 0.0
+    for seed in arm.seeds:
+        for control in (True, False):
+            p = experiment_profile(abl, arm, seed, control)
+            n_train = p.data.train_size or 16000
+            for v in p.classifier.variants:
+                if v != "qa" and not artifacts.augment_artifact(p).is_complete():
+                    total += n_train * rates["augment_row"]
+                if not artifacts.classifier_artifact(p, v).is_complete():
+                    total += (
+                        n_train
+                        * p.classifier.train.num_epochs
+                        * rates.get(f"train_row_{v}", rates["train_row"])
+                    )
+                for s in _sets_of(arm):
+                    if not artifacts.predictions_artifact(p, v, s).is_complete():
+                        size = {"test": p.data.test_size or 2000, "validation": p.data.val_size or 2000}.get(
+                            s, p.data.ood_size or 600
+                        )
+                        total += size * rates["predict_row_qra" if v == "qra" else "predict_row_qa"]
+    return total / 60
+
+
+def _sets_of(arm: Arm) -> list[str]:
+    return ["validation", "test"] + (["ood_goemotions", "ood_isear"] if arm.ood else [])
+
+
+# --- running ----------------------------------------------------------------------------------------------------
+
+
+def _run_stages(abl: Ablation, p: Profile, arm: Arm, in_process: bool) -> None:
+    """Make every artifact the experiment needs: generator and augmentation (if a variant reads reasonings),
+    each classifier, and its predictions on the arm's sets."""
+    needs_reasonings = any(v != "qa" for v in p.classifier.variants)
+    steps: list[tuple[str, ...]] = []
+    if needs_reasonings:
+        steps += [("train-generator",), ("augment",)]
+    steps += [("train-classifier", "--variant", v) for v in p.classifier.variants]
+    steps += [
+        ("predict", *[x for v in p.classifier.variants for x in ("--variant", v)], "--sets", *_sets_of(arm))
+    ]
+    if in_process:  # the tests: the same steps as functions, without a process per step
+        from .augment import augment
+        from .classifiers import predict_sets, train_classifier
+        from .generator import train_generator
+
+        if needs_reasonings:
+            train_generator(p)
+            augment(p)
+        for v in p.classifier.variants:
+            train_classifier(p, v)
+        predict_sets(p, list(p.classifier.variants), _sets_of(arm))
+        return
+    from .study import run_cli_stage
+
+    for step in steps:
+        run_cli_stage(abl.profile, _overrides_of(p), p.experiment, *step)
+
+
+def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
+    """Metrics of every variant of one seed (from the stored predictions) and the paired comparisons with the
+    control on test (and out-of-domain sets when the arm asks)."""
+    from .evaluate import predictions_by_classifier, select_qra_decoding
+
+    control_p = experiment_profile(abl, arm, seed, True)
+    arm_p = experiment_profile(abl, arm, seed, False)
+    ev = arm_p.evaluate
+    sets = evaluation_sets(arm_p.data, include_ood=arm.ood)
+    kw = {"n_bootstrap": ev.bootstrap_samples, "level": ev.ci_level, "seed": arm_p.data.seed}
+    rows: dict[str, dict[str, list]] = {s: {} for s in _sets_of(arm)}
+    keys = {}
+    for p in (control_p, arm_p):
+        for v in p.classifier.variants:
+            keys[f"classifier_{v}"] = artifacts.classifier_artifact(p, v).key
+            for s in rows:
+                rows[s][v] = artifacts.read_predictions_artifact(p, v, s)
+    gold = {s: [LABELS[i] for i in sets[s]["label"]] for s in rows}
+    preds = {s: predictions_by_classifier(rows[s]) for s in rows}
+    validation = {
+        k: classification_metrics(gold["validation"], v, **kw) for k, v in preds["validation"].items()
+    }
+    selected = select_qra_decoding(validation)
+    if selected:  # the decoding validation chose, under one name for every seed (the headline comparison)
+        for s in preds:
+            preds[s]["qra_selected"] = preds[s][selected]
+    out: dict[str, Any] = {
+        "seed": seed,
+        "experiments": {"control": control_p.experiment, "arm": arm_p.experiment},
+        "artifact_keys": keys,
+        "qra_selected_decoding": selected,
+        "validation_accuracy": {k: m["accuracy"] for k, m in validation.items()},
+        "sets": {},
+    }
+    for s in [x for x in rows if x != "validation"]:
+        from .data import ood_label_space
+
+        space = ood_label_space(sets[s]) if s.startswith("ood_") else None
+        metrics = {}
+        for k, pr in preds[s].items():
+            m = classification_metrics(gold[s], pr, label_space=space, **kw)
+            metrics[k] = {x: m[x] for x in ("n_test", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}
+            metrics[k]["parse_failures"] = m["parse_failures"]
+        comparisons = []
+        for k in preds[s]:
+            if k == arm.control:
+                continue
+            c = paired_bootstrap_difference(
+                gold[s],
+                preds[s][arm.control],
+                preds[s][k],
+                ev.bootstrap_samples,
+                ev.ci_level,
+                arm_p.data.seed,
+                space,
+            )
+            mc = mcnemar(gold[s], preds[s][arm.control], preds[s][k])
+            comparisons.append(
+                {
+                    "first": arm.control,
+                    "second": k,
+                    "second_is_selected_decoding": k == selected,
+                    **c,
+                    "only_first_correct": mc["only_first_correct"],
+                    "only_second_correct": mc["only_second_correct"],
+                    "p_value": mc["p_value"],
+                }
+            )
+        out["sets"][s] = {"classifiers": metrics, "comparisons": comparisons}
+    return out
+
+
+def summarize_seeds(per_seed: list[dict[str, Any]], level: float = 0.95) -> dict[str, Any]:
+    """Per set and compared classifier: the per-seed differences, their mean, SD and t-interval, and how many
+    seeds the observed SD needs to detect a 3-point difference."""
+    out: dict[str, Any] = {}
+    for s in per_seed[0]["sets"]:
+        for i, c in enumerate(per_seed[0]["sets"][s]["comparisons"]):
+            name = f"{s}:{c['second']}-{c['first']}"
+            acc = [r["sets"][s]["comparisons"][i]["accuracy_difference"] for r in per_seed]
+            f1 = [r["sets"][s]["comparisons"][i]["macro_f1_difference"] for r in per_seed]
+            summ = seed_summary(acc, level)
+            out[name] = {
+                "set": s,
+                "first": c["first"],
+                "second": c["second"],
+                "accuracy_difference_per_seed": acc,
+                "accuracy_difference": summ,
+                "macro_f1_difference": seed_summary(f1, level),
+                "seeds_needed_for_3_points": seeds_needed(summ["sd"], 0.03),
+            }
+    return out
+
+
+def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]:
+    out_path = abl.results_dir / f"{arm.name}.json"
+    spec = arm.spec_hash(abl.overrides, abl.profile)
+    if out_path.exists() and json.loads(out_path.read_text()).get("spec_hash") == spec:
+        print(f"[ablate] {arm.name}: done earlier ({out_path}); skipped")
+        return json.loads(out_path.read_text())
+    est = estimate_minutes(abl, arm)
+    print(
+        f"[ablate] {arm.name}: estimated {est:.0f} CPU minutes for what is not in the store yet", flush=True
+    )
+    t0 = time.time()
+    for seed in arm.seeds:
+        for control in (True, False):
+            _run_stages(abl, experiment_profile(abl, arm, seed, control), arm, in_process)
+    per_seed = [_seed_result(abl, arm, s) for s in arm.seeds]
+    level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
+    result = {
+        "study": abl.study,
+        "arm": arm.name,
+        "hypothesis": arm.hypothesis,
+        "outcome": arm.outcome,
+        "declaration": asdict(arm),
+        "study_overrides": abl.overrides,
+        "profile": abl.profile,
+        "spec_hash": spec,
+        "per_seed": per_seed,
+        "summary": summarize_seeds(per_seed, level),
+        "estimated_minutes": est,
+        "measured_minutes": (time.time() - t0) / 60,
+        "code_version": code_version(),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    write_json(out_path, result)
+    print(
+        f"[ablate] {arm.name}: {result['measured_minutes']:.0f} min (estimated {est:.0f}); wrote {out_path}"
+    )
+    return result
+
+
+def run_ablation(
+    abl: Ablation, only: list[str] | None = None, dry_run: bool = False, in_process: bool = False
+):
+    """Run the study's arms in order (or only the named ones), then write summary.json and the forest plot."""
+    arms = [a for a in abl.arms if not only or a.name in only]
+    missing = set(only or []) - {a.name for a in abl.arms}
+    if missing:
+        raise ProfileError(f"{abl.path}: no arm named {sorted(missing)}")
+    rates = _measured_rates()
+    for a in arms:
+        print(
+            f"[ablate] {a.name}: seeds {a.seeds}, variants {a.variants}, ~{estimate_minutes(abl, a, rates):.0f} min"
+        )
+    for p in abl.planned:
+        print(f"[ablate] {p.name}: planned, not runnable yet (needs {p.needs})")
+    if dry_run:
+        return None
+    for a in arms:
+        run_arm(abl, a, in_process)
+    return write_summary(abl)
+
+
+def write_summary(abl: Ablation) -> dict[str, Any]:
+    """summary.json from the finished arm files, and the forest plot."""
+    done = {}
+    for a in abl.arms:
+        path = abl.results_dir / f"{a.name}.json"
+        if path.exists():
+            done[a.name] = json.loads(path.read_text())
+    summary = {
+        "study": abl.study,
+        "description": abl.description,
+        "profile": abl.profile,
+        "overrides": abl.overrides,
+        "arms": {
+            name: {"hypothesis": r["hypothesis"], "outcome": r["outcome"], "summary": r["summary"]}
+            for name, r in done.items()
+        },
+        "not_run": [a.name for a in abl.arms if a.name not in done],
+        "planned": [asdict(p) for p in abl.planned],
+        "code_version": code_version(),
+        "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    write_json(abl.results_dir / "summary.json", summary)
+    if done:
+        from .figures import ablation_forest
+
+        ablation_forest(done, figures_root() / "ablations" / f"{abl.study}_forest.png")
+    return summary

@@ -1,0 +1,107 @@
+"""The ablation machinery on the smoke profile: a two-arm study YAML runs end to end, resumes at arm level,
+and refuses arms without a written hypothesis."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from reasoning_infused.ablate import estimate_minutes, load_ablation, run_ablation
+from reasoning_infused.config import ProfileError
+
+pytestmark = pytest.mark.slow
+
+STUDY = """
+study: smoke_study
+profile: smoke
+overrides: ["classifier.train.learning_rate=2e-3"]
+arms:
+  - name: seeds
+    hypothesis: Q->RA differs from Q->A on the tiny model.
+    outcome: Anything; this tests the machinery.
+    variants: [qa, qra]
+    seeds: [0, 1]
+  - name: bigger_budget
+    hypothesis: A longer reasoning budget changes Q->RA.
+    outcome: Anything; this tests the machinery.
+    overrides: ["augment.max_new_tokens=6"]
+    variants: [qa, qra]
+    seeds: [0]
+    ood: true
+planned:
+  - name: later
+    hypothesis: h
+    outcome: o
+    needs: a feature
+"""
+
+
+def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys):
+    path = tmp_path / "smoke_study.yaml"
+    path.write_text(STUDY)
+    abl = load_ablation(path)
+    assert estimate_minutes(abl, abl.arms[0]) > 0
+    summary = run_ablation(abl, in_process=True)
+    assert set(summary["arms"]) == {"seeds", "bigger_budget"} and summary["planned"][0]["name"] == "later"
+    seeds = json.loads((abl.results_dir / "seeds.json").read_text())
+    assert [r["seed"] for r in seeds["per_seed"]] == [0, 1]
+    test = seeds["per_seed"][0]["sets"]["test"]
+    assert {"qa", "qra", "qra_constrained"} <= set(test["classifiers"])
+    comp = {c["second"]: c for c in test["comparisons"]}
+    assert set(comp) == {"qra", "qra_constrained", "qra_selected"} and comp["qra"]["first"] == "qa"
+    sel = seeds["per_seed"][0]["qra_selected_decoding"]
+    assert comp["qra_selected"]["accuracy_difference"] == comp[sel]["accuracy_difference"]
+    lo, hi = comp["qra"]["accuracy_difference_ci"]
+    assert lo <= comp["qra"]["accuracy_difference"] <= hi
+    s = seeds["summary"]["test:qra-qa"]
+    assert len(s["accuracy_difference_per_seed"]) == 2 and s["accuracy_difference"]["seeds"] == 2
+    # the two seeds' controls are different models; the same seed's control is shared by both arms
+    keys = [r["artifact_keys"]["classifier_qa"] for r in seeds["per_seed"]]
+    assert keys[0] != keys[1]
+    bigger = json.loads((abl.results_dir / "bigger_budget.json").read_text())
+    assert bigger["per_seed"][0]["artifact_keys"]["classifier_qa"] == keys[0]
+    assert (
+        bigger["per_seed"][0]["artifact_keys"]["classifier_qra"]
+        != seeds["per_seed"][0]["artifact_keys"]["classifier_qra"]
+    )
+    assert "ood_goemotions" in bigger["per_seed"][0]["sets"]
+    forest = Path(os.environ["RI_FIGURES_DIR"]) / "ablations" / "smoke_study_forest.png"
+    assert forest.exists()
+    from reasoning_infused.report import ablation_section
+
+    text = ablation_section(summary, {"seeds": seeds, "bigger_budget": bigger})
+    assert "### Arm `seeds`" in text and "s1" in text and "`later` (needs a feature)" in text
+    # a rerun skips the finished arms (same declaration)
+    capsys.readouterr()
+    run_ablation(load_ablation(path), in_process=True)
+    assert capsys.readouterr().out.count("skipped") == 2
+    # a changed declaration reruns that arm only (its artifacts are reused from the store)
+    path.write_text(STUDY.replace("seeds: [0]\n    ood: true", "seeds: [0]\n    ood: false"))
+    capsys.readouterr()
+    run_ablation(load_ablation(path), in_process=True)
+    assert capsys.readouterr().out.count("skipped") == 1
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "hypothesis: Q->RA differs from Q->A on the tiny model.",
+            'hypothesis: ""',
+            "'hypothesis' must be written",
+        ),
+        (
+            "variants: [qa, qra]\n    seeds: [0, 1]",
+            "variants: [qra]\n    seeds: [0, 1]",
+            "include the control",
+        ),
+        ("learning_rate=2e-3", "learnin_rate=2e-3", "learnin_rate"),
+        ("name: bigger_budget", "name: seeds", "unique"),
+    ],
+)
+def test_bad_declarations_are_refused_before_anything_runs(tmp_path, old, new, message):
+    assert old in STUDY
+    path = tmp_path / "s.yaml"
+    path.write_text(STUDY.replace(old, new))
+    with pytest.raises(ProfileError, match=message):
+        load_ablation(path)
