@@ -100,3 +100,20 @@ def test_results_folder_refuses_other_settings(isolated_outputs):
     other = load_profile("smoke", ["data.train_size=12"], experiment="claim-test")
     with pytest.raises(ProfileError, match="other settings"):
         claim_results_dir(other)
+
+
+def test_a_setting_added_later_at_its_default_does_not_orphan_old_results(isolated_outputs):
+    import yaml
+    from reasoning_infused.config import claim_results_dir
+
+    p = load_profile("smoke", experiment="added-later")
+    claim_results_dir(p)
+    saved = p.results_dir / "profile.yaml"
+    old = yaml.safe_load(saved.read_text())
+    del old["classifier"]["reasoning_transform"]  # results written before that setting existed
+    saved.write_text(yaml.safe_dump(old))
+    claim_results_dir(p)  # the default value is the old behaviour: same settings
+    saved.write_text(yaml.safe_dump(old))
+    other = load_profile("smoke", ["classifier.reasoning_transform=shuffle_words"], experiment="added-later")
+    with pytest.raises(ProfileError, match="reasoning_transform"):
+        claim_results_dir(other)

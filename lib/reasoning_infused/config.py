@@ -511,9 +511,20 @@ def claim_results_dir(profile: Profile) -> Path:
         except yaml.YAMLError:
             old_settings = None
         mine = _without_evaluate(profile.settings())
-        if old_settings is None or _without_evaluate(old_settings) != mine:
-            diff = settings_diff(_without_evaluate(old_settings), mine) if old_settings else {}
-            shown = ", ".join(f"{k}={v!r}" for k, v in list(diff.items())[:5]) or "unreadable profile.yaml"
+        diff = (
+            settings_diff(_without_evaluate(old_settings), mine) if old_settings is not None else {"?": None}
+        )
+        # a setting added to the code after these results were made, at its default (= the behaviour before it
+        # existed), is not a difference
+        old_keys = flatten(_without_evaluate(old_settings or {}))
+        defaults = flatten(Profile(name="defaults").settings())
+        diff = {k: v for k, v in diff.items() if k in old_keys or k not in defaults or defaults[k] != v}
+        if diff:
+            shown = (
+                "unreadable profile.yaml"
+                if old_settings is None
+                else ", ".join(f"{k}={v!r}" for k, v in list(diff.items())[:5])
+            )
             raise ProfileError(
                 f"{out} holds results of other settings ({shown}); choose another experiment name (--name) "
                 "or move that folder away"
