@@ -135,10 +135,13 @@ def cmd_report(args) -> int:
         p = _profile(args)
         metrics = json.loads((p.results_dir / "metrics.json").read_text())
         extra = {}
-        for name in ("bench", "analysis"):
+        for name in ("bench", "analysis", "stage_seconds", "peak_rss_gib"):
             path = p.results_dir / f"{name}.json"
             extra[name] = json.loads(path.read_text()) if path.exists() else None
-        section, marker = readme_results(metrics, extra["bench"], extra["analysis"]), "RESULTS"
+        section = readme_results(
+            metrics, extra["bench"], extra["analysis"], extra["stage_seconds"], extra["peak_rss_gib"]
+        )
+        marker = "RESULTS"
     if args.readme:
         update_readme(args.readme, section, marker)
         print(f"updated {args.readme}")

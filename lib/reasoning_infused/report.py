@@ -210,7 +210,11 @@ def _fmt_s(seconds: float) -> str:
 
 
 def readme_results(
-    metrics: dict[str, Any], bench: dict[str, Any] | None = None, analysis: dict[str, Any] | None = None
+    metrics: dict[str, Any],
+    bench: dict[str, Any] | None = None,
+    analysis: dict[str, Any] | None = None,
+    runner: dict[str, float] | None = None,
+    peak_rss: dict[str, float] | None = None,
 ) -> str:
     """The README's results section, generated from the committed results files (never typed by hand)."""
     p = metrics["profile"]
@@ -269,6 +273,7 @@ def readme_results(
 
         for r in analysis["faithfulness_probe"]:
             ref = r.get("follows_reasoning_if_random_other_label")
+            ref = ref if isinstance(ref, float) and ref == ref else None  # pandas turns None into NaN
             out.append(
                 f"| {r['condition']} | {r['n']} | {ci(r, 'follows_reasoning')} | {ci(r, 'follows_text')} | "
                 f"{ci(r, 'accuracy')} | {f'{ref:.2f}' if ref else '—'} |"
@@ -283,21 +288,25 @@ def readme_results(
             "|---|---|",
         ]
         out += [f"| {k} | {_fmt_s(v)} |" for k, v in st.items() if k != "evaluate_metrics_only"]
-    runner = (bench or {}).get("runner_last_invocation_seconds", {})
+    runner = runner or (bench or {}).get("runner_last_invocation_seconds", {})
     if runner:
+        peak = peak_rss or {}
         out += [
             "",
-            "Wall clock of the last `make study` per step (`stage_seconds.json`; a step that reused its artifact "
-            "shows loading time only):",
+            f"Wall clock of the last `make study` per step (`results/{exp}/stage_seconds.json`; a step that reused "
+            "its artifact shows loading time only) and each step's own peak memory (`peak_rss_gib.json`):",
             "",
-            "| step | wall clock |",
-            "|---|---|",
+            "| step | wall clock | peak memory |",
+            "|---|---|---|",
         ]
-        out += [f"| {k} | {_fmt_s(v)} |" for k, v in runner.items()]
+        out += [
+            f"| {k} | {_fmt_s(v)} | {f'{peak[k]:.2f} GiB' if k in peak else ''} |" for k, v in runner.items()
+        ]
     if bench:
         out += [
             "",
-            "### Performance (`results/" + exp + "/bench.json`)",
+            f"### Performance (`results/{exp}/bench.json`, measured at code `{bench.get('code_version', '?')}`; "
+            "its study time and peak memory are those of the study before that code)",
             "",
             "| figure | value |",
             "|---|---|",
