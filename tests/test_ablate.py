@@ -44,6 +44,7 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     summary = run_ablation(abl, in_process=True)
     assert set(summary["arms"]) == {"seeds", "bigger_budget"} and summary["planned"][0]["name"] == "later"
     seeds = json.loads((abl.results_dir / "seeds.json").read_text())
+    assert not (abl.results_dir / "seeds.partial.json").exists()  # interim file removed once the arm is done
     assert [r["seed"] for r in seeds["per_seed"]] == [0, 1]
     test = seeds["per_seed"][0]["sets"]["test"]
     assert {"qa", "qra", "qra_constrained"} <= set(test["classifiers"])
@@ -105,3 +106,31 @@ def test_bad_declarations_are_refused_before_anything_runs(tmp_path, old, new, m
     path.write_text(STUDY.replace(old, new))
     with pytest.raises(ProfileError, match=message):
         load_ablation(path)
+
+
+def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, tmp_path, monkeypatch):
+    from reasoning_infused import ablate
+
+    path = tmp_path / "stopped.yaml"
+    path.write_text(STUDY.replace("study: smoke_study", "study: stopped_study"))
+    abl = load_ablation(path)
+    real = ablate._run_stages
+
+    def stop_at_seed_1(abl_, p, arm, in_process):
+        if p.classifier.train.seed == 1:
+            raise KeyboardInterrupt("simulated stop")
+        return real(abl_, p, arm, in_process)
+
+    monkeypatch.setattr(ablate, "_run_stages", stop_at_seed_1)
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(abl, only=["seeds"], in_process=True)
+    interim = json.loads((abl.results_dir / "seeds.partial.json").read_text())
+    assert interim["partial"] and interim["seeds_done"] == [0] and interim["seeds_declared"] == [0, 1]
+    assert not (abl.results_dir / "seeds.json").exists()
+    from reasoning_infused.ablate import write_summary
+    from reasoning_infused.report import ablation_section
+
+    summary = write_summary(abl)
+    assert summary["interim"]["seeds"]["seeds_done"] == [0] and "seeds" not in summary["not_run"]
+    text = ablation_section(summary, {"seeds": {**interim, "hypothesis": "h", "outcome": "o"}})
+    assert "interim: seeds 0 of the declared 0, 1" in text

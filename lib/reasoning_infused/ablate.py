@@ -21,10 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import artifacts
-from .config import Profile, ProfileError, load_profile, parse_override
+from .config import Profile, ProfileError, load_profile, parse_override, read_yaml_mapping
 from .data import LABELS, evaluation_sets
 from .locations import check_safe_name, figures_root, results_root
 from .metrics import classification_metrics, mcnemar, paired_bootstrap_difference, seed_summary, seeds_needed
@@ -92,14 +90,7 @@ def load_ablation(path: str | Path) -> Ablation:
     """Parse and check an ablation YAML: every arm names its hypothesis and expected outcome, every override
     and variant is valid for the profile (checked now, not hours into the run)."""
     path = Path(path)
-    if not path.is_file():
-        raise ProfileError(f"ablation file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ProfileError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: the top level must be a mapping")
+    raw = read_yaml_mapping(path, "ablation")
     _fields(Ablation, {k: v for k, v in raw.items() if k not in ("path",)}, str(path))
     for key in ("study", "profile", "arms"):
         if key not in raw:
@@ -356,11 +347,32 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         f"[ablate] {arm.name}: estimated {est:.0f} CPU minutes for what is not in the store yet", flush=True
     )
     t0 = time.time()
+    partial_path = abl.results_dir / f"{arm.name}.partial.json"
+    per_seed = []
+    level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
     for seed in arm.seeds:
         for control in (True, False):
             _run_stages(abl, experiment_profile(abl, arm, seed, control), arm, in_process)
-    per_seed = [_seed_result(abl, arm, s) for s in arm.seeds]
-    level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
+        per_seed.append(_seed_result(abl, arm, seed))
+        if (
+            seed != arm.seeds[-1]
+        ):  # a stopped run keeps its finished seeds (clearly marked as not the arm result)
+            write_json(
+                partial_path,
+                {
+                    "study": abl.study,
+                    "arm": arm.name,
+                    "partial": True,
+                    "seeds_done": [r["seed"] for r in per_seed],
+                    "seeds_declared": arm.seeds,
+                    "spec_hash": spec,
+                    "per_seed": per_seed,
+                    "summary": summarize_seeds(per_seed, level),
+                    "code_version": code_version(),
+                    "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                },
+            )
+            print(f"[ablate] {arm.name}: seed {seed} done; interim results in {partial_path}", flush=True)
     result = {
         "study": abl.study,
         "arm": arm.name,
@@ -378,6 +390,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(out_path, result)
+    partial_path.unlink(missing_ok=True)
     print(
         f"[ablate] {arm.name}: {result['measured_minutes']:.0f} min (estimated {est:.0f}); wrote {out_path}"
     )
@@ -408,11 +421,14 @@ def run_ablation(
 
 def write_summary(abl: Ablation) -> dict[str, Any]:
     """summary.json from the finished arm files, and the forest plot."""
-    done = {}
+    done, interim = {}, {}
     for a in abl.arms:
         path = abl.results_dir / f"{a.name}.json"
+        partial = abl.results_dir / f"{a.name}.partial.json"
         if path.exists():
             done[a.name] = json.loads(path.read_text())
+        elif partial.exists():
+            interim[a.name] = json.loads(partial.read_text())
     summary = {
         "study": abl.study,
         "description": abl.description,
@@ -422,7 +438,15 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
             name: {"hypothesis": r["hypothesis"], "outcome": r["outcome"], "summary": r["summary"]}
             for name, r in done.items()
         },
-        "not_run": [a.name for a in abl.arms if a.name not in done],
+        "interim": {
+            name: {
+                "seeds_done": r["seeds_done"],
+                "seeds_declared": r["seeds_declared"],
+                "summary": r["summary"],
+            }
+            for name, r in interim.items()
+        },
+        "not_run": [a.name for a in abl.arms if a.name not in done and a.name not in interim],
         "planned": [asdict(p) for p in abl.planned],
         "code_version": code_version(),
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -130,6 +130,10 @@ def cmd_report(args) -> int:
         abl = load_ablation(args.ablation)
         summary = write_summary(abl)
         arms = {a: json.loads((abl.results_dir / f"{a}.json").read_text()) for a in summary["arms"]}
+        for a in summary["interim"]:  # finished seeds of a stopped arm, marked as interim
+            arm = next(x for x in abl.arms if x.name == a)
+            interim = json.loads((abl.results_dir / f"{a}.partial.json").read_text())
+            arms[a] = {**interim, "hypothesis": arm.hypothesis, "outcome": arm.outcome}
         section, marker = ablation_section(summary, arms), "ABLATIONS"
     else:
         p = _profile(args)

@@ -418,16 +418,22 @@ def _read_profile_file(name_or_path: str) -> tuple[Path, dict[str, Any]]:
             raise ProfileError(
                 f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())}"
             )
+    raw = read_yaml_mapping(path, "profile")
+    raw.setdefault("name", path.stem)
+    return path, raw
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (a profile, an ablation study); errors name the file."""
     if not path.is_file():
-        raise ProfileError(f"profile file not found: {path}")
+        raise ProfileError(f"{what} file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ProfileError(f"{path}: not valid YAML: {e}") from e
+        raise ProfileError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: the top level must be a mapping")
-    raw.setdefault("name", path.stem)
-    return path, raw
+    return raw
 
 
 def _profile_from_raw(path: Path, raw: dict[str, Any]) -> Profile:

@@ -348,8 +348,14 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
         "",
     ]
     for name, r in arms.items():
+        head = f"### Arm `{name}`"
+        if r.get("partial"):
+            head += (
+                f" — interim: seeds {', '.join(map(str, r['seeds_done']))} of the declared "
+                f"{', '.join(map(str, r['seeds_declared']))} (not the arm's result; no verdict)"
+            )
         out += [
-            f"### Arm `{name}`",
+            head,
             "",
             f"- **Hypothesis**: {r['hypothesis'].strip()}",
             f"- **Would support / refute**: {r['outcome'].strip()}",
