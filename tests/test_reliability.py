@@ -199,3 +199,12 @@ def test_a_kill_during_a_checkpoint_save_resumes_from_the_newest_complete_one(
     assert "skipping checkpoint-3" in log and meta["resumed_from"].endswith("checkpoint-2")
     assert meta["optimizer_steps"] == 5
     assert list((out).glob("checkpoints")) == [] and (out / "train_meta.json").exists()
+
+
+def test_no_local_data_and_no_reachable_hub_is_a_clear_error(monkeypatch):
+    import reasoning_infused.data as d
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(d, "resolve_dir", lambda *a: None)  # as on a machine without ../shared/data
+    with pytest.raises(d.DataNotFound, match="hub copy of dair-ai/emotion could not be loaded"):
+        d.load_emotion("train")

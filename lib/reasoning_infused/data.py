@@ -142,7 +142,13 @@ def load_emotion(split: str, emotion_dir: str = "", hub_id: str = "dair-ai/emoti
         return parse_emotion_file(path)
     from datasets import load_dataset  # hub path, for users with network access
 
-    ds = load_dataset(hub_id, "split", split=split)
+    try:
+        ds = load_dataset(hub_id, "split", split=split)
+    except (ConnectionError, OSError) as e:  # no network, no cached copy: a missing input, not a bug
+        raise DataNotFound(
+            f"no local emotion folder (data.emotion_dir, $RI_EMOTION_DIR or ../shared/data/emotion) and the hub "
+            f"copy of {hub_id} could not be loaded: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        ) from None
     if ds.features["label"].names != LABELS:
         raise DataError(f"{hub_id}: label names {ds.features['label'].names} differ from {LABELS}")
     return ds
