@@ -248,3 +248,27 @@ def test_reasoning_transforms():
     assert transform_reasoning("grounded_from_text", r, "what a day", 0) == "The writer says: what a day."
     with pytest.raises(ValueError, match="unknown reasoning transform"):
         transform_reasoning("reverse", r, "x", 0)
+
+
+def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths():
+    import nbformat
+    from reasoning_infused.config import REPO_ROOT
+    from reasoning_infused.study import clean_outputs
+
+    widget = "application/vnd.jupyter.widget-view+json"
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", {widget: {"model_id": "a"}, "text/plain": "Loading: 100%|####| 3/3"}
+        ),
+        nbformat.v4.new_output(
+            "display_data", {widget: {"model_id": "b"}, "text/plain": "VBox(children=())"}
+        ),
+        nbformat.v4.new_output("stream", name="stdout", text=f"reusing {REPO_ROOT}/runs/artifacts/x\n"),
+    ]
+    nb.cells = [cell]
+    out = clean_outputs(nb).cells[0].outputs
+    assert len(out) == 2 and "VBox" in out[0]["data"]["text/plain"]  # the explorer widget stays
+    assert out[1]["text"] == "reusing runs/artifacts/x\n"
+    nbformat.validate(nb)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,45 @@ def execute_notebook(
             else:
                 os.environ[k] = v
     out = output or path
-    nbformat.write(nb, out)
+    nbformat.write(clean_outputs(nb), out)
     return out
+
+
+_PROGRESS = re.compile(r"\d+%\|")
+
+
+def clean_outputs(nb):
+    """Outputs fit to commit: progress-bar widgets (tqdm; they render as '0%' or nothing once saved) dropped,
+    and this machine's repository path made relative, so a reader's clone shows what it would show them."""
+    import nbformat
+
+    root = str(REPO_ROOT) + "/"
+
+    def keep(o) -> bool:
+        data = o.get("data", {})
+        return not (
+            "application/vnd.jupyter.widget-view+json" in data
+            and _PROGRESS.search(str(data.get("text/plain", "")))
+        )
+
+    def relative(x):
+        if isinstance(x, str):
+            return x.replace(root, "")
+        if isinstance(x, list):
+            return [relative(v) for v in x]
+        if isinstance(x, dict):
+            return {k: relative(v) for k, v in x.items()}
+        return x
+
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [nbformat.from_dict(relative(o)) for o in cell.get("outputs", []) if keep(o)]
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for state in widgets.values() if isinstance(widgets, dict) else []:
+        if isinstance(state, dict):
+            for k in [k for k, v in state.items() if "Progress" in str(v.get("model_name", ""))]:
+                state.pop(k)
+    return nb
 
 
 def run_cli_stage(profile_arg: str, overrides: list[str], experiment: str, *args: str) -> float:
