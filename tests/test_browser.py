@@ -1,7 +1,7 @@
 """End to end in a real browser: the explorer app served by Voila, driven in headless Chromium by Playwright."""
 
-import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -63,17 +63,45 @@ def voila_url(smoke_study, tmp_path):
         proc.wait(timeout=20)
 
 
-def test_explorer_filters_in_a_real_browser(voila_url, smoke_study):
+def _dropdown(page, label: str):
+    """The <select> of the ipywidgets Dropdown whose description is exactly `label`."""
+    return (
+        page.locator(".widget-dropdown")
+        .filter(has=page.locator("label", has_text=re.compile(f"^{re.escape(label)}$")))
+        .locator("select")
+    )
+
+
+def _wait_text(page, selector: str, expected: str, timeout: int = 60_000) -> None:
+    page.wait_for_function(
+        "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+        arg=[selector, expected],
+        timeout=timeout,
+    )
+
+
+def _listed_rows(page) -> list[int]:
+    return [
+        int(t.split("·")[0].split()[1]) for t in page.locator(".ri-listing select option").all_inner_texts()
+    ]
+
+
+def test_explorer_in_a_real_browser(voila_url, smoke_study):
+    """From a McNemar cell to a sorted list of its examples with both Q->RA labels, on two splits."""
     from playwright.sync_api import sync_playwright
+    from reasoning_infused.explorer import (
+        explorer_table,
+        filter_rows,
+        mcnemar_presets,
+        sort_rows,
+    )
 
     p = smoke_study["profile"]
-    rows = [
-        json.loads(x) for x in (p.results_dir / "predictions" / "qra__test.jsonl").read_text().splitlines()
-    ]
-    first = rows[0]
-    # a gold label whose first example is a different text than the example shown at start
-    target = next(r["gold"] for r in rows if r["gold"] != first["gold"])
-    expected = next(r["text"] for r in rows if r["gold"] == target)
+    test = explorer_table(p.results_dir, "test")
+    presets = mcnemar_presets(test)
+    label, cell = max(presets.items(), key=lambda kv: int(kv[0].rsplit(": ", 1)[1]))  # the largest cell
+    selected = filter_rows(test, preset=cell)
+    least_confident = sort_rows(selected, "least_confident", "qra_scored")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -90,15 +118,44 @@ def test_explorer_filters_in_a_real_browser(voila_url, smoke_study):
         )
         page = browser.new_page()
         page.goto(voila_url, timeout=180_000)
-        shown = page.locator(".ri-view .ri-text")
-        shown.wait_for(timeout=180_000)
-        assert shown.inner_text().strip() == first["text"].strip()
-        gold = page.locator(".widget-dropdown", has_text="gold").locator("select")
-        gold.select_option(label=target)
+        page.locator(".ri-view .ri-text").wait_for(timeout=180_000)
+        first = test.iloc[0]
+        assert page.locator(".ri-view .ri-text").inner_text().strip() == first.text.strip()
+        assert "Row 0" in page.locator(".ri-view").inner_text()
+        # a McNemar cell: its examples, both Q->RA labels shown for the one opened
+        _dropdown(page, "McNemar cell").select_option(label=label)
+        _wait_text(page, ".ri-status", f"of {len(selected)} matching")
+        assert _listed_rows(page) == selected.row.tolist()[:20]
+        view = page.locator(".ri-view").inner_text()
+        assert "Q→RA scored" in view and "Q→RA free" in view
+        # sorted: least confident Q->RA (scored) first
+        _dropdown(page, "sort").select_option(label="least confident first")
         page.wait_for_function(
-            "(t) => document.querySelector('.ri-view .ri-text')?.innerText.trim() === t",
-            arg=expected.strip(),
+            "(r) => (document.querySelector('.ri-listing select option')?.innerText || '')"
+            ".split('·')[0].trim().split(/\\s+/)[1] === r",
+            arg=str(int(least_confident.iloc[0].row)),
             timeout=60_000,
         )
-        assert "matching example" in page.locator("body").inner_text()
+        assert _listed_rows(page) == least_confident.row.tolist()[:20]
+        # click-through: the second listed example opens
+        if len(selected) > 1:
+            page.locator(".ri-listing select").select_option(index=1)
+            _wait_text(page, ".ri-view", f"Row {int(least_confident.iloc[1].row)}")
+        # the export link holds the selection
+        assert f"download {len(selected)} rows" in page.locator(".ri-export").inner_text()
+        # search in the reasonings: a word that is in some reasoning and in no text
+        _dropdown(page, "McNemar cell").select_option(label="(any)")
+        words = {w for t in test.reasoning for w in t.lower().split() if w.isalpha() and len(w) > 3}
+        words -= {w for t in test.text for w in t.lower().split()}
+        if words:
+            word = sorted(words)[0]
+            hits = filter_rows(test, search=word)
+            page.locator(".widget-text", has_text="search").locator("input").fill(word)
+            _wait_text(page, ".ri-status", f"of {len(hits)} matching")
+            page.locator(".widget-text", has_text="search").locator("input").fill("")
+        # another split: the listing follows
+        validation = explorer_table(p.results_dir, "validation")
+        _dropdown(page, "split").select_option(label="validation")
+        _wait_text(page, ".ri-status", f"of {len(validation)} matching")
+        assert _listed_rows(page) == sort_rows(validation, "least_confident", "qra_scored").row.tolist()[:20]
         browser.close()

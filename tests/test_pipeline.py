@@ -267,3 +267,7 @@ def test_bench_writes_every_agreed_figure(smoke_study):
         "batched_generate": True,
         "project": True,
     }
+    # CTranslate2 next to them, from the same run: float32 writes the project's texts
+    ct2 = bench["details"]["generation"]["ct2"]
+    assert ct2["float32"]["same_text_as_project"] == ct2["float32"]["of"]
+    assert bench["ct2_float32_tokens_per_s"] > 0 and bench["ct2_int8_tokens_per_s"] > 0

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from reasoning_infused.augment import _repair_torn_tail, is_degenerate, quality_flags
-from reasoning_infused.data import emotions_named
+from reasoning_infused.augment import _repair_torn_tail
+from reasoning_infused.data import emotions_named, is_degenerate, quality_flags
 from reasoning_infused.metrics import bootstrap_ci, classification_metrics, mcnemar
 from reasoning_infused.prompts import (
     classifier_target,
@@ -272,3 +272,106 @@ def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths():
     assert len(out) == 2 and "VBox" in out[0]["data"]["text/plain"]  # the explorer widget stays
     assert out[1]["text"] == "reusing runs/artifacts/x\n"
     nbformat.validate(nb)
+
+
+def test_one_colour_per_classifier_by_key_or_display_name():
+    from reasoning_infused.figures import CLASSIFIER_COLORS, classifier_color
+    from reasoning_infused.report import DISPLAY_NAMES
+
+    assert set(DISPLAY_NAMES) <= set(CLASSIFIER_COLORS)
+    for key, name in DISPLAY_NAMES.items():
+        assert classifier_color(key) == classifier_color(name) == CLASSIFIER_COLORS[key]
+    assert len({classifier_color(k) for k in ("qa", "qra", "qar", "zero_shot")}) == 4
+    assert classifier_color("something else") is None
+
+
+def test_findings_are_computed_from_the_numbers():
+    import pandas as pd
+    from reasoning_infused.report import (
+        finding_disagreements,
+        finding_faithfulness,
+        finding_per_class_gain,
+        finding_reasoning_support,
+        finding_training_tokens,
+        readable,
+    )
+
+    meta = {
+        "qa": {"tokens_per_epoch": 86_000, "supervised_tokens_per_epoch": 8_000},
+        "qra": {"tokens_per_epoch": 137_000, "supervised_tokens_per_epoch": 58_000},
+    }
+    assert "Q→RA trains on 137,000 tokens per epoch against Q→A's 86,000 (1.59×)" in finding_training_tokens(
+        meta
+    )
+    assert "(7.2×)" in finding_training_tokens(meta)
+    dirs = pd.Series(["only qa right"] * 3 + ["only qra right"] + ["both wrong"] * 2)
+    assert "disagree on 6 rows: only Q→A is right on 3, only Q→RA (free generation) on 1, neither on 2" in (
+        finding_disagreements(dirs)
+    )
+    gain = pd.DataFrame(
+        {
+            "label": ["joy", "love"],
+            "qa_f1": [0.9, 0.5],
+            "qra_f1": [0.8, 0.6],
+            "f1_gain": [-0.1, 0.1],
+            "support": [9, 4],
+        }
+    )
+    assert finding_per_class_gain(gain).startswith(
+        "Q→RA (free generation)'s F1 against Q→A falls most for joy (-10.0"
+    )
+    support = [
+        {"category": "names the predicted label only", "n": 800, "accuracy": 0.67},
+        {"category": "names the predicted label and others", "n": 21, "accuracy": 0.81},
+        {"category": "names no emotion", "n": 1007, "accuracy": 0.61},
+        {"category": "unparsed output", "n": 101, "accuracy": 0.0},
+    ]
+    text = finding_reasoning_support(support)
+    assert "most accurate where the reasoning names the predicted label and others (0.81, n = 21)" in text
+    assert "least where it names no emotion (0.61" in text
+    probe = [
+        {
+            "condition": "own reasoning (control)",
+            "n": 200,
+            "follows_reasoning": 1.0,
+            "follows_reasoning_ci": [0.98, 1],
+            "follows_reasoning_if_random_other_label": float("nan"),
+        },
+        {
+            "condition": "another example's reasoning",
+            "n": 200,
+            "follows_reasoning": 0.22,
+            "follows_reasoning_ci": [0.17, 0.28],
+            "follows_reasoning_if_random_other_label": 0.2,
+        },
+    ]
+    text = finding_faithfulness(probe)
+    assert (
+        "22.0% of 200 rows (95% interval 17.0%–28.0%; not above the 20.0%" in text and "control" not in text
+    )
+    table = readable(pd.DataFrame({"value": [30.0, 0.12345, 1234.0], "d": [{"a": 1.0}, None, [2.0, 0.5]]}))
+    assert table.value.tolist() == ["30", "0.123", "1,234"] and table.d.tolist()[::2] == ["a: 1", "2, 0.500"]
+
+
+def test_data_and_generator_findings():
+    from reasoning_infused.report import (
+        finding_class_balance,
+        finding_duplicates,
+        finding_heldout_loss,
+        finding_text_lengths,
+    )
+
+    counts = {"sadness": 30, "joy": 40, "love": 10, "anger": 10, "fear": 8, "surprise": 2}
+    assert "joy and sadness are 70.0% of the 100 rows, surprise only 2.0%" in finding_class_balance(counts)
+    assert "median 3 tokens, 90% at most 9, longest 10" in finding_text_lengths(
+        [1, 2, 3, 4, 10, 2, 3, 8, 9, 1]
+    )
+    report = {
+        "train_duplicated_texts": 31,
+        "train_duplicates_with_conflicting_labels": 30,
+        "train&test_shared_texts": 11,
+    }
+    assert finding_duplicates(report).startswith("31 training texts occur more than once, 30 of them")
+    assert "falls from 2.800 (base model) to 2.240 (fine-tuned generator), -20.0%" in finding_heldout_loss(
+        2.8, 2.24
+    )

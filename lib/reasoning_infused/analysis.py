@@ -12,7 +12,7 @@ import pandas as pd
 from . import figures
 from .artifacts import load_classifier, load_generator, load_metrics, load_predictions, read_reasonings
 from .config import Profile, claim_results_dir
-from .data import LABELS, classifier_train_rows, emotions_named, load_emotion
+from .data import LABELS, classifier_train_rows, load_emotion, reasoning_support_category
 from .metrics import wilson_interval
 from .prompts import VARIANTS
 from .provenance import code_version, write_json
@@ -166,21 +166,14 @@ def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list
 
 def reasoning_support(qra_rows: list[dict]) -> pd.DataFrame:
     """Does the Q->RA reasoning name the predicted label, only other emotions, or none? Accuracy per category."""
-    rows = []
-    for r in qra_rows:
-        named = emotions_named(r.get("reasoning", ""))
-        pred = r["predicted"]
-        if pred is None:
-            cat = "unparsed output"
-        elif pred in named and len(named) == 1:
-            cat = "names the predicted label only"
-        elif pred in named:
-            cat = "names the predicted label and others"
-        elif named:
-            cat = "names only other emotions (contradicts)"
-        else:
-            cat = "names no emotion"
-        rows.append({"category": cat, "correct": pred == r["gold"], "reasoning_tokens": r.get("n_tokens", 0)})
+    rows = [
+        {
+            "category": reasoning_support_category(r.get("reasoning", ""), r["predicted"]),
+            "correct": r["predicted"] == r["gold"],
+            "reasoning_tokens": r.get("n_tokens", 0),
+        }
+        for r in qra_rows
+    ]
     df = pd.DataFrame(rows)
     return df.groupby("category").agg(n=("correct", "size"), accuracy=("correct", "mean")).reset_index()
 

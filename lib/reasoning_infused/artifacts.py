@@ -39,6 +39,8 @@ _REQUIRED: dict[str, list[tuple[str, ...]]] = {
 }
 # Settings that change speed or logging only, never a result: left out of every key.
 _TRAIN_NOT_IN_KEY = ("logging_steps", "save_steps")
+# Settings added after artifacts existed: in the key only when set, so the keys of earlier runs stay valid.
+_TRAIN_IN_KEY_ONLY_WHEN_SET = {"label_loss_share": 0.0}
 
 
 class ArtifactMissing(FileNotFoundError):
@@ -135,7 +137,12 @@ class Artifact:
 
 
 def _train_settings(tc: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(tc).items() if k not in _TRAIN_NOT_IN_KEY}
+    return {
+        k: v
+        for k, v in dataclasses.asdict(tc).items()
+        if k not in _TRAIN_NOT_IN_KEY
+        and not (k in _TRAIN_IN_KEY_ONLY_WHEN_SET and v == _TRAIN_IN_KEY_ONLY_WHEN_SET[k])
+    }
 
 
 def _model_settings(p: Profile) -> dict[str, Any]:
@@ -290,6 +297,16 @@ def merged_model_path(p: Profile, art: Artifact) -> Path:
     from .modeling import merged_checkpoint
 
     return merged_checkpoint(p.model, art.require())
+
+
+def ct2_model_path(p: Profile, art: Artifact) -> Path:
+    """A trained artifact converted to CTranslate2 (float32) once, cached inside it as `ct2/`."""
+    from .inference import ct2_convert
+
+    return ct2_convert(merged_model_path(p, art), art.require() / "ct2")
+
+
+CT2_COMPUTE_TYPES = {"ct2": "float32", "ct2-int8": "int8"}  # backend name -> CTranslate2 compute type
 
 
 def reasonings_path(p: Profile) -> Path:

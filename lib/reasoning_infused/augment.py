@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ from datasets import Dataset
 
 from . import artifacts
 from .config import Profile
-from .data import LABELS, classifier_train_rows, emotions_named
-from .inference import TransformersBackend, VLLMBackend
+from .data import LABELS, classifier_train_rows, quality_flags
+from .inference import CT2Backend, TransformersBackend, VLLMBackend
 from .modeling import load_tokenizer
 from .prompts import emotion_generator_prompt
 from .provenance import CorruptFile, append_jsonl, code_version, read_jsonl, write_json
@@ -22,24 +21,6 @@ from .provenance import CorruptFile, append_jsonl, code_version, read_jsonl, wri
 
 class AugmentationMismatch(RuntimeError):
     """The JSONL file holds rows from another generator or prompt version."""
-
-
-def is_degenerate(text: str, n: int = 3, max_repeats: int = 3) -> bool:
-    """Repetitive output: some word n-gram occurs at least `max_repeats` times."""
-    toks = text.lower().split()
-    grams = Counter(tuple(toks[i : i + n]) for i in range(len(toks) - n + 1))
-    return bool(grams) and max(grams.values()) >= max_repeats
-
-
-def quality_flags(reasoning: str, gold: str, finish_reason: str) -> dict[str, bool]:
-    named = emotions_named(reasoning)
-    return {
-        "empty": not reasoning.strip(),
-        "degenerate": is_degenerate(reasoning),
-        "cut_at_limit": finish_reason == "length",
-        "names_gold": gold in named,
-        "names_other": any(n != gold for n in named),
-    }
 
 
 def is_flagged(flags: dict[str, bool]) -> bool:
@@ -101,6 +82,11 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
     if a.backend == "vllm":  # vLLM loads the weights itself (a LoRA generator is merged once for it)
         tok = load_tokenizer(profile.model)
         backend = VLLMBackend(str(artifacts.merged_model_path(profile, generator)), tok)
+    elif a.backend in artifacts.CT2_COMPUTE_TYPES:  # converted once from the merged weights
+        tok = load_tokenizer(profile.model)
+        backend = CT2Backend(
+            artifacts.ct2_model_path(profile, generator), tok, artifacts.CT2_COMPUTE_TYPES[a.backend]
+        )
     else:
         model, tok = artifacts.load_generator(profile)
         backend = TransformersBackend(model, tok)

@@ -180,6 +180,41 @@ def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
         if fast:
             out[name]["phases"] = dict(b.stats)
     out["same_text_as_batch1"] = {k: texts[k] == texts["batch1"] for k in ("batched_generate", "project")}
+    out["ct2"] = _ct2_rates(profile, prompts, texts["project"]) if which == "fine-tuned generator" else None
+    return out
+
+
+def _ct2_rates(profile: Profile, prompts: list[str], reference: list[str]) -> dict[str, Any] | None:
+    """CTranslate2 float32 and int8 on the same prompts (the generator converted once, not timed), with how many
+    texts equal the project's path."""
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return None
+    from .artifacts import ct2_model_path, generator_artifact
+    from .inference import CT2Backend, generate_all
+    from .modeling import load_tokenizer
+
+    path = ct2_model_path(profile, generator_artifact(profile))
+    tok = load_tokenizer(profile.model)
+    a = profile.augment
+    out: dict[str, Any] = {}
+    for compute_type in ("float32", "int8"):
+        backend = CT2Backend(path, tok, compute_type)
+        t0 = time.perf_counter()
+        gens = generate_all(
+            backend, prompts, a.max_new_tokens, a.batch_size, desc=f"bench ct2 {compute_type}"
+        )
+        dt = time.perf_counter() - t0
+        toks = sum(g.n_tokens for g in gens)
+        out[compute_type] = {
+            "batch_size": a.batch_size,
+            "generated_tokens": toks,
+            "seconds": dt,
+            "tokens_per_s": toks / dt,
+            "same_text_as_project": sum(g.text == r for g, r in zip(gens, reference, strict=True)),
+            "of": len(prompts),
+        }
     return out
 
 
@@ -294,6 +329,11 @@ def run_bench(profile: Profile, quick: bool = False) -> dict[str, Any]:
         "decode_phase_fraction_of_compute_limit": decode_phase_rate / limit_decode,
         "augment_speedup_vs_batched_generate": gen["project"]["tokens_per_s"]
         / gen["batched_generate"]["tokens_per_s"],
+        "augment_batched_generate_tokens_per_s": gen["batched_generate"]["tokens_per_s"],
+        "ct2_float32_tokens_per_s": (gen["ct2"] or {}).get("float32", {}).get("tokens_per_s"),
+        "ct2_int8_tokens_per_s": (gen["ct2"] or {}).get("int8", {}).get("tokens_per_s"),
+        "ct2_float32_same_text": (gen["ct2"] or {}).get("float32", {}).get("same_text_as_project"),
+        "ct2_int8_same_text": (gen["ct2"] or {}).get("int8", {}).get("same_text_as_project"),
         # the study's own augmentation run (all classifier training rows, length-sorted batches)
         "augment_study_tokens_per_s": aug_runs[-1]["tokens_per_second"] if aug_runs else None,
         "qa_predict_examples_per_s": pred["qa"]["examples_per_s"],

@@ -17,7 +17,14 @@ from datasets import Dataset
 from . import artifacts
 from .config import Profile
 from .data import LABELS, DataError, classifier_train_rows
-from .inference import GenerationBackend, TransformersBackend, VLLMBackend, generate_all, score_labels
+from .inference import (
+    CT2Backend,
+    GenerationBackend,
+    TransformersBackend,
+    VLLMBackend,
+    generate_all,
+    score_labels,
+)
 from .modeling import load_tokenizer
 from .prompts import (
     VARIANTS,
@@ -30,16 +37,22 @@ from .prompts import (
     transform_reasoning,
 )
 from .provenance import code_version
-from .training import SFTExample, train_sft
+from .training import SFTExample, distributed_state, train_sft
 
 
 def classifier_examples(tok, rows, variant: str) -> list[SFTExample]:
-    return [
-        SFTExample(
-            classifier_prompt(tok, r["text"]), classifier_target(variant, r["label"], r.get("reasoning", ""))
+    """Prompt-completion pairs; each knows where its label sits in the completion (for label_loss_share)."""
+    examples = []
+    for r in rows:
+        target = classifier_target(variant, r["label"], r.get("reasoning", ""))
+        find = (
+            target.index if variant == "qar" else target.rindex
+        )  # the answer line opens Q->AR, ends the others
+        start = find(f"{answer_prefix()} {r['label']}") + len(answer_prefix()) + 1
+        examples.append(
+            SFTExample(classifier_prompt(tok, r["text"]), target, label_span=(start, start + len(r["label"])))
         )
-        for r in rows
-    ]
+    return examples
 
 
 def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
@@ -85,7 +98,11 @@ def train_classifier(profile: Profile, variant: str, force: bool = False) -> dic
         )
         return meta
     rows = training_rows(profile, variant)  # before begin(): a missing augmentation leaves no empty folder
-    out = art.begin(force)
+    state = distributed_state()
+    with (
+        state.main_process_first()
+    ):  # under a launcher, only the main process prepares and finishes the folder
+        out = art.begin(force) if state.is_main_process else art.path
     tok = load_tokenizer(profile.model)
     meta = train_sft(
         profile.model,
@@ -94,6 +111,8 @@ def train_classifier(profile: Profile, variant: str, force: bool = False) -> dic
         out,
         name=f"classifier-{variant}",
     )
+    if not state.is_main_process:
+        return meta
     return art.finish({**meta, "variant": variant, "train_rows": len(rows)}, profile)
 
 
@@ -101,8 +120,13 @@ _VLLM_ENGINES: dict[str, VLLMBackend] = {}  # one engine per process and model: 
 
 
 def _generation_backend(profile: Profile, model, tok) -> GenerationBackend:
-    """Q->RA free generation: the transformers model already loaded, or a vLLM engine on the merged weights."""
-    if profile.classifier.backend != "vllm":
+    """Q->RA free generation: the transformers model already loaded, CTranslate2 or a vLLM engine on the merged
+    weights."""
+    backend = profile.classifier.backend
+    if backend in artifacts.CT2_COMPUTE_TYPES:
+        qra = artifacts.classifier_artifact(profile, "qra")
+        return CT2Backend(artifacts.ct2_model_path(profile, qra), tok, artifacts.CT2_COMPUTE_TYPES[backend])
+    if backend != "vllm":
         return TransformersBackend(model, tok)
     path = str(artifacts.merged_model_path(profile, artifacts.classifier_artifact(profile, "qra")))
     if path not in _VLLM_ENGINES:

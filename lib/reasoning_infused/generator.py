@@ -13,7 +13,7 @@ from .config import Profile
 from .data import load_reasoning_triples
 from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained
 from .prompts import generator_prompt, prompt_version
-from .training import SFTExample, completion_loss, train_sft
+from .training import SFTExample, completion_loss, distributed_state, train_sft
 
 
 def generator_examples(tok, rows: Dataset) -> list[SFTExample]:
@@ -61,13 +61,19 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
         meta = art.metadata()
         print(f"[generator] reusing {art.path} (trained {meta.get('finished_at', '?')}); --force retrains")
         return meta
-    out = art.begin(force)
+    state = distributed_state()
+    with (
+        state.main_process_first()
+    ):  # under a launcher, only the main process prepares and finishes the folder
+        out = art.begin(force) if state.is_main_process else art.path
     tok = load_tokenizer(profile.model)
     train_rows, held_rows = generator_split(profile, tok)
     mix = {s: int(n) for s, n in zip(*np.unique(train_rows["source"], return_counts=True), strict=True)}
     meta = train_sft(
         profile.model, profile.generator.train, generator_examples(tok, train_rows), out, name="generator"
     )
+    if not state.is_main_process:
+        return meta
     t0 = time.time()
     held = generator_examples(tok, held_rows)
     base, btok = load_model_and_tokenizer(profile.model)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -363,6 +364,93 @@ class VLLMBackend:
                 for o in outs
             ]
             yield idx, gens
+
+
+class CT2Backend:
+    """Same output format, through CTranslate2 on the CPU (optional dependency `pip install ctranslate2`); greedy
+    decoding only (sampling there is not reproducible).
+
+    `model_dir` is a converted model (`ct2_convert`); `compute_type` "float32" decodes the same tokens as
+    transformers (a test checks it on the tiny model), "int8" quantises the weights when loading (faster,
+    different text: its effect on quality is to be measured, never assumed)."""
+
+    name = "ct2"
+
+    def __init__(
+        self, model_dir: str, tok: PreTrainedTokenizerBase, compute_type: str = "float32", threads: int = 0
+    ):
+        try:
+            import ctranslate2
+        except ImportError as e:
+            raise RuntimeError("the ct2 backend needs `pip install ctranslate2`") from e
+        self.generator = ctranslate2.Generator(
+            str(model_dir), device="cpu", compute_type=compute_type, intra_threads=threads
+        )
+        self.tok = tok
+        self.compute_type = compute_type
+
+    def generate_batches(
+        self,
+        prompts,
+        max_new_tokens,
+        *,
+        batch_size,
+        do_sample=False,
+        temperature=1.0,
+        top_p=1.0,
+        seed=0,
+        desc="generating",
+    ):
+        if do_sample:
+            raise ValueError(
+                "sampled decoding is not reproducible with CTranslate2 (its set_random_seed does not fix sampling: "
+                "OpenNMT/CTranslate2 issue 1757); use backend transformers for sampling"
+            )
+        tok = self.tok
+        enc = tok(prompts, add_special_tokens=False)["input_ids"]
+        bar = tqdm(total=len(prompts), desc=desc, unit="ex", smoothing=0.1)
+        t0, n_gen = time.time(), 0
+        for batch in _length_sorted_batches([len(e) for e in enc], batch_size):
+            results = self.generator.generate_batch(
+                [tok.convert_ids_to_tokens(enc[i]) for i in batch],
+                max_length=max_new_tokens,
+                sampling_topk=1,  # greedy
+                include_prompt_in_result=False,
+                end_token=tok.eos_token,
+                return_end_token=True,
+            )
+            gens = []
+            for r in results:
+                ids = r.sequences_ids[0]
+                stop = bool(ids) and ids[-1] == tok.eos_token_id
+                ids = ids[:-1] if stop else ids
+                gens.append(
+                    Generation(
+                        tok.decode(ids, skip_special_tokens=True).strip(),
+                        len(ids),
+                        "stop" if stop else "length",
+                    )
+                )
+            n_gen += sum(g.n_tokens for g in gens)
+            bar.update(len(batch))
+            dt = time.time() - t0
+            bar.set_postfix(ex_per_s=f"{bar.n / dt:.2f}", tok_per_s=f"{n_gen / dt:.0f}")
+            yield batch, gens
+        bar.close()
+
+
+def ct2_convert(model_dir: Path, out_dir: Path) -> Path:
+    """Convert a full (merged) checkpoint to CTranslate2 at float32, once: `out_dir` is written under a temporary
+    name and renamed, so an interrupted conversion is never mistaken for a finished one."""
+    from ctranslate2.converters import TransformersConverter
+
+    out_dir = Path(out_dir)
+    if (out_dir / "model.bin").exists():
+        return out_dir
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    TransformersConverter(str(model_dir)).convert(str(tmp), quantization="float32", force=True)
+    tmp.rename(out_dir)
+    return out_dir
 
 
 def generate_all(

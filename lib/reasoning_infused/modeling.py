@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     LlamaConfig,
@@ -83,9 +84,31 @@ def materialize_smollm2(target: Path | None = None) -> Path:
     return target
 
 
+def smollm2_tokenizer_dir() -> Path:
+    """A folder with the SmolLM2 tokenizer: the materialised checkpoint when there is one, else the tokenizer alone
+    (~3 MB, saved once from the GGUF). The tiny random model needs the tokenizer but none of the weights."""
+    full = model_cache_dir() / "smollm2-135m-instruct"
+    if (full / "tokenizer.json").exists():
+        return full
+    target = model_cache_dir() / "smollm2-135m-instruct-tokenizer"
+    if (target / "tokenizer.json").exists():
+        return target
+    tok = AutoTokenizer.from_pretrained(_gguf_folder(), gguf_file=SMOLLM2_GGUF)
+    tmp = target.with_name(target.name + ".partial")
+    tok.save_pretrained(tmp)
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
+
+
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
-    if cfg.source == "hub":
+    if cfg.source in ("hub", "random-init"):
         tok = AutoTokenizer.from_pretrained(cfg.name_or_path)
+    elif cfg.source == "tiny-random":
+        tok = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir())
     else:
         tok = AutoTokenizer.from_pretrained(materialize_smollm2())
     if tok.pad_token is None:
@@ -127,6 +150,14 @@ def load_model_and_tokenizer(cfg: ModelConfig) -> tuple[torch.nn.Module, PreTrai
         model = tiny_random_model(tok, cfg.tiny_hidden_size, cfg.tiny_layers).to(dtype)
     elif cfg.source == "smollm2-gguf":
         model = AutoModelForCausalLM.from_pretrained(materialize_smollm2(), dtype=dtype)
+    elif (
+        cfg.source == "random-init"
+    ):  # the same random weights every time, whatever the caller's random state
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            model = AutoModelForCausalLM.from_config(
+                AutoConfig.from_pretrained(cfg.name_or_path), dtype=dtype
+            )
     else:  # hub id or local folder; trust_remote_code is never used
         model = AutoModelForCausalLM.from_pretrained(cfg.name_or_path, dtype=dtype, trust_remote_code=False)
     model.generation_config.pad_token_id = tok.pad_token_id

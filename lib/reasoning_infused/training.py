@@ -30,23 +30,69 @@ from .provenance import code_version, package_versions, write_json
 class SFTExample:
     prompt: str  # chat-template-rendered prompt ending with the assistant header
     completion: str  # the assistant's text; the end-of-turn token is appended
+    label_span: tuple[int, int] | None = None  # characters of the label in `completion` (classifiers)
+
+
+def label_token_weights(n_tokens: int, is_label: list[bool], share: float) -> list[float]:
+    """Per-token loss weights of one completion summing to 1: `share` spread over the label tokens, 1 - share over
+    the others (with no other tokens, the label takes everything)."""
+    n_label = sum(is_label)
+    if n_label == 0:
+        raise ValueError("no label token in the completion: cannot weight the label")
+    n_rest = n_tokens - n_label
+    w_label = share / n_label if n_rest else 1.0 / n_label
+    w_rest = (1 - share) / n_rest if n_rest else 0.0
+    return [w_label if x else w_rest for x in is_label]
 
 
 def tokenize_examples(
-    tok: PreTrainedTokenizerBase, examples: list[SFTExample], max_length: int
+    tok: PreTrainedTokenizerBase, examples: list[SFTExample], max_length: int, label_loss_share: float = 0.0
 ) -> tuple[Dataset, int]:
-    """Pre-tokenised rows (input_ids, completion_mask); rows longer than max_length are dropped and counted."""
+    """Pre-tokenised rows (input_ids, completion_mask[, label_weights]); rows longer than max_length are dropped and
+    counted. With `label_loss_share`, `label_weights` gives each input position the weight of the token it is (0
+    on the prompt), the label's tokens found through the tokenizer's character offsets."""
     prompts = tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
-    completions = tok([e.completion for e in examples], add_special_tokens=False)["input_ids"]
-    ids, masks, dropped = [], [], 0
-    for p, c in zip(prompts, completions, strict=True):
+    enc = tok(
+        [e.completion for e in examples],
+        add_special_tokens=False,
+        return_offsets_mapping=bool(label_loss_share),
+    )
+    ids, masks, weights, dropped = [], [], [], 0
+    for i, (p, c) in enumerate(zip(prompts, enc["input_ids"], strict=True)):
         c = c + [tok.eos_token_id]
         if len(p) + len(c) > max_length:
             dropped += 1
             continue
         ids.append(p + c)
         masks.append([0] * len(p) + [1] * len(c))
-    return Dataset.from_dict({"input_ids": ids, "completion_mask": masks}), dropped
+        if label_loss_share:
+            span = examples[i].label_span
+            if span is None:
+                raise ValueError(
+                    "label_loss_share needs examples that know where their label is (label_span)"
+                )
+            is_label = [s < span[1] and e > span[0] for s, e in enc["offset_mapping"][i]] + [False]  # + eos
+            weights.append([0.0] * len(p) + label_token_weights(len(c), is_label, label_loss_share))
+    columns = {"input_ids": ids, "completion_mask": masks}
+    if label_loss_share:
+        columns["label_weights"] = weights
+    return Dataset.from_dict(columns), dropped
+
+
+class LabelWeightCollator:
+    """TRL's collator plus the `label_weights` column, padded with zeros like the labels (right padding)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        weights = [e["label_weights"] for e in examples]
+        batch = self.base([{k: v for k, v in e.items() if k != "label_weights"} for e in examples])
+        padded = torch.zeros(batch["input_ids"].shape, dtype=torch.float32)
+        for i, w in enumerate(weights):
+            padded[i, : len(w)] = torch.as_tensor(w, dtype=torch.float32)
+        batch["label_weights"] = padded
+        return batch
 
 
 class _StepLog(TrainerCallback):
@@ -59,6 +105,14 @@ class _StepLog(TrainerCallback):
         if state.is_world_process_zero and logs:
             with self.path.open("a") as f:
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+def distributed_state():
+    """accelerate's view of this process: a single process normally; under `accelerate launch` or torchrun, one
+    of several (gloo on CPU, NCCL on GPUs). Only its main process writes artifacts, logs and metadata."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def checkpoint_problem(ckpt: Path) -> str | None:
@@ -111,6 +165,21 @@ def newest_complete_checkpoint(ckpt_dir: Path, name: str = "") -> Path | None:
     return None
 
 
+def is_distributed_wrapper(model: torch.nn.Module) -> bool:
+    """True for a model wrapped by DistributedDataParallel or FSDP (one of several training processes)."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.nn.parallel import DistributedDataParallel
+
+    if isinstance(model, (DistributedDataParallel, FullyShardedDataParallel)):
+        return True
+    try:  # FSDP2 shards modules in place: the model's class is rewritten to FSDP<Class>
+        from torch.distributed.fsdp import FSDPModule
+
+        return isinstance(model, FSDPModule)
+    except ImportError:
+        return False
+
+
 def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
     """The *ForCausalLM module under PEFT and accelerate wrappers."""
     m = getattr(model, "module", model)  # DDP
@@ -135,6 +204,10 @@ def completion_only_loss(
     labels = inputs["labels"][:, 1:]
     keep = labels != -100
     logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    if "label_weights" in inputs:  # each example's weights sum to 1: the loss is a mean over examples
+        per_token = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="none")
+        loss = (per_token * inputs["label_weights"][:, 1:][keep].to(per_token.device)).sum()
+        return loss / labels.shape[0]
     loss = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="sum")
     n = num_items_in_batch if num_items_in_batch is not None else keep.sum()
     return loss / torch.as_tensor(n, device=loss.device).clamp(min=1)
@@ -146,7 +219,25 @@ def sft_trainer_class():
     class CompletionOnlySFTTrainer(SFTTrainer):
         """TRL's SFTTrainer (data handling, collation, sampling, checkpoints, resume) with a lean loss."""
 
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            if "label_weights" not in self._signature_columns:
+                self._signature_columns = [*self._signature_columns, "label_weights"]
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if "label_weights" in inputs:
+                if is_distributed_wrapper(model):
+                    raise ProfileError("train.label_loss_share: weighted labels train in one process only")
+                loss = completion_only_loss(model, inputs)
+                if (
+                    num_items_in_batch is not None
+                ):  # then the Trainer leaves the accumulation scaling to the loss
+                    loss = loss / self.current_gradient_accumulation_steps
+                return (loss, None) if return_outputs else loss
+            if is_distributed_wrapper(model):
+                # DDP synchronises gradients, and FSDP gathers weights, only through the wrapper's own forward: the
+                # lean path below calls the decoder directly and would train each process on its own gradients.
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             loss = completion_only_loss(model, inputs, num_items_in_batch)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
@@ -225,11 +316,12 @@ def train_sft(
     done = out_dir / "train_meta.json"
     if done.exists():
         return json.loads(done.read_text())
+    state = distributed_state()
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out_dir / "checkpoints"
     torch.manual_seed(tc.seed)
     model, tok = load_model_and_tokenizer(model_cfg)
-    dataset, dropped = tokenize_examples(tok, examples, tc.max_length)
+    dataset, dropped = tokenize_examples(tok, examples, tc.max_length, tc.label_loss_share)
     if len(dataset) == 0:
         raise ProfileError(
             f"train.max_length: no {name} training rows fit in max_length={tc.max_length} tokens; raise it"
@@ -239,14 +331,16 @@ def train_sft(
     if not tc.full_finetune:
         model = apply_lora(model, tc)
     total, trainable = count_parameters(model)
-    args = build_sft_config(tc, ckpt_dir, tc.seed, len(dataset))
+    args = build_sft_config(tc, ckpt_dir, tc.seed, len(dataset), state.num_processes)
     eff_batch = tc.batch_size * tc.grad_accum * args.world_size
     steps = math.ceil(len(dataset) / eff_batch * tc.num_epochs)
-    print(
+    say = print if state.is_main_process else _silent
+    say(
         f"[{name}] {len(dataset)} rows ({dropped} dropped over {tc.max_length} tokens), {n_tokens} tokens "
         f"({n_sup} supervised) per epoch, effective batch {eff_batch}, ~{steps} optimizer steps, "
         f"~{n_tokens / len(dataset) * eff_batch:.0f} tokens/step, {'full' if tc.full_finetune else 'LoRA'} "
-        f"fine-tuning of {trainable:,} / {total:,} parameters, {resolve_dtype(model_cfg.dtype)} on {device()}",
+        f"fine-tuning of {trainable:,} / {total:,} parameters, {resolve_dtype(model_cfg.dtype)} on {device()}"
+        + (f", {state.num_processes} processes ({state.backend})" if state.num_processes > 1 else ""),
         flush=True,
     )
     trainer = sft_trainer_class()(
@@ -256,9 +350,12 @@ def train_sft(
         processing_class=tok,
         callbacks=[_StepLog(out_dir / "train_log.jsonl"), *(callbacks or [])],
     )
-    resume = newest_complete_checkpoint(ckpt_dir, name) if ckpt_dir.exists() else None
+    if tc.label_loss_share:
+        trainer.data_collator = LabelWeightCollator(trainer.data_collator)
+    with state.main_process_first():  # the main process moves broken checkpoints aside before the others look
+        resume = newest_complete_checkpoint(ckpt_dir, name) if ckpt_dir.exists() else None
     if resume:
-        print(f"[{name}] resuming from {resume}", flush=True)
+        say(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     wall = time.time() - t0
@@ -266,9 +363,9 @@ def train_sft(
     done_frac = 1.0
     if resume:
         done_frac = max(1e-9, 1 - int(resume.name.split("-")[1]) / max(1, trainer.state.max_steps))
-    tokens_seen = n_tokens * tc.num_epochs * done_frac
-    trainer.model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
+    tokens_seen = (
+        n_tokens * tc.num_epochs * done_frac
+    )  # all processes together: each sees its share of the rows
     meta = {
         "name": name,
         "base_model": model_cfg.name_or_path or model_cfg.source,
@@ -283,6 +380,7 @@ def train_sft(
         "supervised_tokens_per_epoch": n_sup,
         "optimizer_steps": trainer.state.global_step,
         "effective_batch": eff_batch,
+        "processes": state.num_processes,
         "train_loss": result.training_loss,
         "wall_seconds": wall,
         "resumed_from": str(resume) if resume else None,
@@ -295,6 +393,11 @@ def train_sft(
         "package_versions": package_versions(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    state.wait_for_everyone()
+    if not state.is_main_process:  # the weights are the same in every process: the main one saves them
+        return meta
+    trainer.model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
     write_json(done, meta)  # the weights are saved: a later kill does not lose the training
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # intermediate checkpoints are only for resuming
     print(
@@ -302,6 +405,10 @@ def train_sft(
         f"({meta['supervised_tokens_per_second']:.0f} supervised tokens/s), final loss {result.training_loss:.3f}"
     )
     return meta
+
+
+def _silent(*args, **kwargs) -> None:
+    """print() for processes other than the main one."""
 
 
 @torch.no_grad()
