@@ -193,6 +193,8 @@ def test_widget_reacts_to_its_controls(results):
     assert "1–4 of 4 matching" in ex.status.value and "i feel happy today" in plain(ex.view_html.value)
     ex.gold.value = "love"
     assert "1–1 of 1 matching" in ex.status.value and "i love him" in plain(ex.view_html.value)
+    assert ex.export.value == ""  # made on request only
+    ex.export_button.click()
     assert "download 1 rows" in ex.export.value
     ex.gold.value = ANY
     ex.search.value = "nothing like this"

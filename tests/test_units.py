@@ -375,3 +375,40 @@ def test_data_and_generator_findings():
     assert "falls from 2.800 (base model) to 2.240 (fine-tuned generator), -20.0%" in finding_heldout_loss(
         2.8, 2.24
     )
+
+
+def test_arm_story_reads_the_intervals_and_the_shift_against_the_seeds_arm():
+    from reasoning_infused.report import arm_story
+
+    def result(means, ci):
+        comparison = {
+            "first": "qa",
+            "second": "qra_selected",
+            "second_is_selected_decoding": False,
+            "accuracy_difference": means[0],
+            "accuracy_difference_ci": [means[0] - 0.02, means[0] + 0.02],
+            "only_first_correct": 40,
+            "only_second_correct": 10,
+        }
+        return {
+            "hypothesis": "H.",
+            "outcome": "O.",
+            "per_seed": [{"seed": 0, "sets": {"test": {"comparisons": [comparison]}}}],
+            "summary": {
+                "test:qra_selected-qa": {
+                    "set": "test",
+                    "first": "qa",
+                    "second": "qra_selected",
+                    "accuracy_difference": {"seeds": 3, "mean": sum(means) / 3, "sd": 0.01, "ci": ci},
+                }
+            },
+        }
+
+    seeds = result([-0.17, -0.18, -0.18], [-0.195, -0.159])
+    text = arm_story("seeds", seeds, seeds)
+    assert "mean -17.7 points over 3 seeds, t-interval [-19.5, -15.9] lies below 0" in text
+    assert "against the seeds arm" not in text  # the reference itself
+    other = result([-0.05, -0.01, 0.0], [-0.10, 0.06])
+    text = arm_story("data_8k", other, seeds)
+    assert "includes 0" in text and "against the seeds arm (-17.7) a shift of +15.7" in text
+    assert "**Hypothesis.** H." in text and "| test |" in text

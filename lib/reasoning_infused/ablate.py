@@ -200,10 +200,17 @@ def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = N
                 for s in _sets_of(arm):
                     if not artifacts.predictions_artifact(p, v, s).is_complete():
                         size = {"test": p.data.test_size or 2000, "validation": p.data.val_size or 2000}.get(
-                            s, p.data.ood_size or 600
+                            s, p.data.ood_size or _ood_pool_size(p, s)
                         )
                         total += size * rates["predict_row_qra" if v == "qra" else "predict_row_qa"]
     return total / 60
+
+
+def _ood_pool_size(p: Profile, set_name: str) -> int:
+    """Rows of a full out-of-domain pool (ood_size 0), for the estimate."""
+    from .data import load_ood
+
+    return len(load_ood(set_name.removeprefix("ood_"), p.data.ood_dir, p.data.goemotions_test_only))
 
 
 def _sets_of(arm: Arm) -> list[str]:

@@ -480,7 +480,11 @@ class ReasoningExplorer:
         self.listing.add_class("ri-listing")
         self.view_html = w.HTML()
         self.view_html.add_class("ri-view")
-        self.export = w.HTML()
+        self.export_button = w.Button(description="CSV of the selection", layout=w.Layout(width="180px"))
+        self.export_button.on_click(lambda _: self._export())
+        self.export = (
+            w.HTML()
+        )  # the download link, made on request (a saved notebook does not carry the data)
         self.export.add_class("ri-export")
         self.page = 0
         for ctl in (
@@ -516,7 +520,7 @@ class ReasoningExplorer:
                 w.HBox([self.sort, self.prev, self.next, self.goto, self.status]),
                 self.listing,
                 self.view_html,
-                self.export,
+                w.HBox([self.export_button, self.export]),
                 w.HTML("<hr><b>Try it</b>"),
                 self.live_text,
                 self.live_button,
@@ -578,8 +582,11 @@ class ReasoningExplorer:
         self.rows = self.current()
         self.page = 0
         self._show_page()
+        self.export.value = ""  # a link for the previous selection would be stale
+
+    def _export(self):
         name = f"{self.experiment.value}_{self.split.value}_selection.csv"
-        self.export.value = download_link(self.rows, name) if len(self.rows) else ""
+        self.export.value = download_link(self.rows, name) if len(self.rows) else "<i>nothing selected</i>"
 
     def _turn(self, d: int):
         self.page += d

@@ -367,33 +367,7 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
             f"- **Would support / refute**: {r['outcome'].strip()}",
             "",
         ]
-        out += [
-            "| set | difference | per seed: Δ [paired CI] (only first / only second) | mean ± SD | t-interval | "
-            "seeds for 3 points |",
-            "|---|---|---|---|---|---|",
-        ]
-        for sm in r["summary"].values():
-            per = []
-            for seed_row in r["per_seed"]:
-                c = next(
-                    x
-                    for x in seed_row["sets"][sm["set"]]["comparisons"]
-                    if x["second"] == sm["second"] and x["first"] == sm["first"]
-                )
-                sel = "*" if c.get("second_is_selected_decoding") else ""
-                lo, hi = c["accuracy_difference_ci"]
-                per.append(
-                    f"s{seed_row['seed']}{sel}: {c['accuracy_difference'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] "
-                    f"({c['only_first_correct']}/{c['only_second_correct']})"
-                )
-            a = sm["accuracy_difference"]
-            sd = f"{a['sd'] * 100:.1f}" if a["sd"] == a["sd"] else "–"
-            ci = f"[{a['ci'][0] * 100:+.1f}, {a['ci'][1] * 100:+.1f}]" if a["seeds"] > 1 else "–"
-            need = sm.get("seeds_needed_for_3_points")
-            out.append(
-                f"| {sm['set']} | {_name(sm['second'])} − {_name(sm['first'])} | {'; '.join(per)} | "
-                f"{a['mean'] * 100:+.1f} ± {sd} | {ci} | {need if need else '–'} |"
-            )
+        out += arm_table(r)
         out += ["", "`*`: the Q→RA decoding that validation selected for that seed.", ""]
     if summary.get("not_run"):
         out.append("Declared, not run yet: " + ", ".join(f"`{x}`" for x in summary["not_run"]) + ".")
@@ -404,6 +378,38 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
             + "."
         )
     return "\n".join(out)
+
+
+def arm_table(r: dict[str, Any]) -> list[str]:
+    """Markdown table rows of one arm's result: per comparison, per seed Δ with paired CI, mean ± SD, t-interval."""
+    out = [
+        "| set | difference | per seed: Δ [paired CI] (only first / only second) | mean ± SD | t-interval | "
+        "seeds for 3 points |",
+        "|---|---|---|---|---|---|",
+    ]
+    for sm in r["summary"].values():
+        per = []
+        for seed_row in r["per_seed"]:
+            c = next(
+                x
+                for x in seed_row["sets"][sm["set"]]["comparisons"]
+                if x["second"] == sm["second"] and x["first"] == sm["first"]
+            )
+            sel = "*" if c.get("second_is_selected_decoding") else ""
+            lo, hi = c["accuracy_difference_ci"]
+            per.append(
+                f"s{seed_row['seed']}{sel}: {c['accuracy_difference'] * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] "
+                f"({c['only_first_correct']}/{c['only_second_correct']})"
+            )
+        a = sm["accuracy_difference"]
+        sd = f"{a['sd'] * 100:.1f}" if a["sd"] == a["sd"] else "–"
+        ci = f"[{a['ci'][0] * 100:+.1f}, {a['ci'][1] * 100:+.1f}]" if a["seeds"] > 1 else "–"
+        need = sm.get("seeds_needed_for_3_points")
+        out.append(
+            f"| {sm['set']} | {_name(sm['second'])} − {_name(sm['first'])} | {'; '.join(per)} | "
+            f"{a['mean'] * 100:+.1f} ± {sd} | {ci} | {need if need else '–'} |"
+        )
+    return out
 
 
 def update_readme(readme_path, section: str, marker: str = "RESULTS") -> None:
@@ -614,3 +620,44 @@ def finding_heldout_loss(before: float, after: float) -> str:
         f"The held-out loss per reasoning token {change} from {before:.3f} (base model) to {after:.3f} (fine-tuned "
         f"generator), {(after - before) / before * 100:+.1f}%, on triples the generator never saw."
     )
+
+
+def _interval_reading(ci: list[float]) -> str:
+    if ci[1] < 0:
+        return "lies below 0"
+    if ci[0] > 0:
+        return "lies above 0"
+    return "includes 0"
+
+
+def arm_story(name: str, r: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
+    """One arm as notebook 06 tells it: hypothesis, the preregistered outcome, the result table, and the result in
+    words (each selected-decoding comparison's mean over seeds, where its t-interval lies, and the shift against
+    the `seeds` arm when given)."""
+    out = [
+        f"### Arm `{name}`" + (" (interim: not all declared seeds)" if r.get("partial") else ""),
+        "",
+        f"**Hypothesis.** {r['hypothesis'].strip()}",
+        "",
+        f"**Declared before running.** {r['outcome'].strip()}",
+        "",
+        *arm_table(r),
+        "",
+    ]
+    words = []
+    for key, sm in r["summary"].items():
+        if sm["second"] not in ("qra_selected", "qar") or sm["accuracy_difference"]["seeds"] < 2:
+            continue
+        a = sm["accuracy_difference"]
+        text = (
+            f"{sm['set']}, {_short(sm['second'])} − Q→A: mean {a['mean'] * 100:+.1f} points over {a['seeds']} seeds, "
+            f"t-interval [{a['ci'][0] * 100:+.1f}, {a['ci'][1] * 100:+.1f}] {_interval_reading(a['ci'])}"
+        )
+        ref = (reference or {}).get("summary", {}).get(key)
+        if ref and reference is not r and ref["accuracy_difference"]["seeds"] >= 2:
+            shift = a["mean"] - ref["accuracy_difference"]["mean"]
+            text += f"; against the seeds arm ({ref['accuracy_difference']['mean'] * 100:+.1f}) a shift of {shift * 100:+.1f}"
+        words.append(text)
+    if words:
+        out += ["**Result.** " + "; ".join(words) + ".", ""]
+    return "\n".join(out)

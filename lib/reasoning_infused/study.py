@@ -19,6 +19,7 @@ NOTEBOOKS = [
     "03_augmentation.ipynb",
     "04_classifiers.ipynb",
     "05_analysis.ipynb",
+    "06_ablations.ipynb",
 ]
 
 
