@@ -66,6 +66,16 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
         != seeds["per_seed"][0]["artifact_keys"]["classifier_qra"]
     )
     assert "ood_goemotions" in bigger["per_seed"][0]["sets"]
+    # out of domain, every difference comes with its per-class breakdown (net rows gained per gold class)
+    ood = bigger["per_seed"][0]["sets"]["ood_goemotions"]["comparisons"][0]
+    net = sum(c["net_rows_second_minus_first"] for c in ood["per_gold_class"].values())
+    assert net == ood["only_second_correct"] - ood["only_first_correct"]
+    # rescoring a finished arm from the stored predictions gives the same numbers, and says it was rescored
+    before = bigger["summary"]
+    run_ablation(abl, only=["bigger_budget"], rescore=True)
+    again = json.loads((abl.results_dir / "bigger_budget.json").read_text())
+    assert again["summary"] == before and "rescored" in again
+    assert again["measured_minutes"] == bigger["measured_minutes"]
     forest = Path(os.environ["RI_FIGURES_DIR"]) / "ablations" / "smoke_study_forest.png"
     assert forest.exists()
     from reasoning_infused.report import ablation_section

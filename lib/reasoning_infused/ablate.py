@@ -199,9 +199,10 @@ def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = N
                     )
                 for s in _sets_of(arm):
                     if not artifacts.predictions_artifact(p, v, s).is_complete():
-                        size = {"test": p.data.test_size or 2000, "validation": p.data.val_size or 2000}.get(
-                            s, p.data.ood_size or _ood_pool_size(p, s)
-                        )
+                        if s in ("test", "validation"):
+                            size = (p.data.test_size if s == "test" else p.data.val_size) or 2000
+                        else:
+                            size = p.data.ood_size or _ood_pool_size(p, s)
                         total += size * rates["predict_row_qra" if v == "qra" else "predict_row_qa"]
     return total / 60
 
@@ -252,7 +253,12 @@ def _run_stages(abl: Ablation, p: Profile, arm: Arm, in_process: bool) -> None:
 def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
     """Metrics of every variant of one seed (from the stored predictions) and the paired comparisons with the
     control on test (and out-of-domain sets when the arm asks)."""
-    from .evaluate import predictions_by_classifier, select_qra_decoding
+    from .evaluate import (
+        label_space_sensitivity,
+        per_class_difference,
+        predictions_by_classifier,
+        select_qra_decoding,
+    )
 
     control_p = experiment_profile(abl, arm, seed, True)
     arm_p = experiment_profile(abl, arm, seed, False)
@@ -315,9 +321,21 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
                     "only_first_correct": mc["only_first_correct"],
                     "only_second_correct": mc["only_second_correct"],
                     "p_value": mc["p_value"],
+                    # where an out-of-domain difference comes from (one class, or all of them)
+                    **(
+                        {"per_gold_class": per_class_difference(gold[s], preds[s][arm.control], preds[s][k])}
+                        if s.startswith("ood_")
+                        else {}
+                    ),
                 }
             )
         out["sets"][s] = {"classifiers": metrics, "comparisons": comparisons}
+        if space is not None and len(space) < len(
+            LABELS
+        ):  # ISEAR: the sensitivity to its 4-class label space
+            out["sets"][s]["label_space_sensitivity"] = label_space_sensitivity(
+                gold[s], {v: rows[s][v] for v in rows[s]}, space
+            )
     return out
 
 
@@ -341,6 +359,28 @@ def summarize_seeds(per_seed: list[dict[str, Any]], level: float = 0.95) -> dict
                 "seeds_needed_for_3_points": seeds_needed(summ["sd"], 0.03),
             }
     return out
+
+
+def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
+    """Recompute a finished arm's results from the predictions in the store (no training, no generation): for
+    metrics added after it ran. Its times and the code that ran it are kept; the rescoring is recorded."""
+    out_path = abl.results_dir / f"{arm.name}.json"
+    if not out_path.exists():
+        raise ProfileError(f"{out_path}: arm {arm.name} has not finished; run it first")
+    old = json.loads(out_path.read_text())
+    if old.get("spec_hash") != arm.spec_hash(abl.overrides, abl.profile):
+        raise ProfileError(f"{abl.path}: arm {arm.name} was declared differently when it ran; run it again")
+    level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
+    per_seed = [_seed_result(abl, arm, seed) for seed in arm.seeds]  # ArtifactMissing if a prediction is gone
+    result = {
+        **old,
+        "per_seed": per_seed,
+        "summary": summarize_seeds(per_seed, level),
+        "rescored": {"code_version": code_version(), "at": time.strftime("%Y-%m-%d %H:%M:%S")},
+    }
+    write_json(out_path, result)
+    print(f"[ablate] {arm.name}: rescored from the stored predictions; wrote {out_path}")
+    return result
 
 
 def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]:
@@ -405,13 +445,23 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
 
 
 def run_ablation(
-    abl: Ablation, only: list[str] | None = None, dry_run: bool = False, in_process: bool = False
+    abl: Ablation,
+    only: list[str] | None = None,
+    dry_run: bool = False,
+    in_process: bool = False,
+    rescore: bool = False,
 ):
-    """Run the study's arms in order (or only the named ones), then write summary.json and the forest plot."""
+    """Run the study's arms in order (or only the named ones), then write summary.json and the forest plot.
+    `rescore`: recompute the finished ones among them from the stored predictions instead."""
     arms = [a for a in abl.arms if not only or a.name in only]
     missing = set(only or []) - {a.name for a in abl.arms}
     if missing:
         raise ProfileError(f"{abl.path}: no arm named {sorted(missing)}")
+    if rescore:
+        for a in arms:
+            if (abl.results_dir / f"{a.name}.json").exists():
+                rescore_arm(abl, a)
+        return write_summary(abl)
     rates = _measured_rates()
     for a in arms:
         print(

@@ -97,7 +97,7 @@ def cmd_predict(args) -> int:
 def cmd_ablate(args) -> int:
     from .ablate import load_ablation, run_ablation
 
-    run_ablation(load_ablation(args.study), only=args.arm, dry_run=args.dry_run)
+    run_ablation(load_ablation(args.study), only=args.arm, dry_run=args.dry_run, rescore=args.rescore)
     return 0
 
 
@@ -271,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("study", help="path to ablations/<study>.yaml")
     sp.add_argument("--arm", action="append", help="run only these arms (default: all)")
     sp.add_argument("--dry-run", action="store_true", help="print the plan and the estimated CPU time only")
+    sp.add_argument(
+        "--rescore",
+        action="store_true",
+        help="recompute finished arms from the stored predictions (no training)",
+    )
     sp.set_defaults(fn=cmd_ablate)
     add("artifacts", cmd_artifacts, "list the artifact store (stage, key, size, what differs)").add_argument(
         "--remove", nargs="+", metavar="PATH", help="delete these artifact folders"
