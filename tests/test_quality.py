@@ -95,3 +95,26 @@ def test_test_rows_use_a_simulator_trained_on_training_rows():
     test = _rows(60, lambda lab, i: f"the code is {CODES[lab]}", first_id=1000)
     inf = quality_report(test, train, bootstrap_samples=100)["informativeness"]
     assert "trained on 240 training rows" in inf["simulator"] and inf["las"] > 0.5
+
+
+def test_overlap_with_a_reference_rationale():
+    from reasoning_infused.quality import rouge_l, token_f1
+
+    assert token_f1("the cat sat", "the cat sat") == 1.0
+    assert token_f1("a b", "c d") == 0.0 and token_f1("", "x") == 0.0
+    assert token_f1("the cat", "the cat sat down") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert rouge_l("the cat sat", "the cat sat") == 1.0
+    # LCS of "a b c d" and "a c d e" is "a c d" (3): P = 3/4, R = 3/4
+    assert rouge_l("a b c d", "a c d e") == pytest.approx(0.75)
+    assert rouge_l("d c b a", "a b c d") == pytest.approx(0.25)  # order matters, unlike token F1
+    assert token_f1("d c b a", "a b c d") == 1.0
+
+
+@pytest.mark.slow
+def test_heldout_generator_report_on_the_smoke_generator(smoke_study):
+    from reasoning_infused.quality import heldout_generator_report
+
+    r = heldout_generator_report(smoke_study["profile"], bootstrap_samples=50)
+    assert r["rows"] == 8 and set(r["sources"]) == {"ecqa", "esnli"}  # heldout_size 4 per source
+    assert 0 <= r["token_f1_ci"][0] <= r["token_f1"] <= r["token_f1_ci"][1] <= 1
+    assert 0 <= r["rouge_l"] <= 1 and len(r["examples"]) == 3

@@ -239,6 +239,90 @@ def quality_report(
     return report
 
 
+def token_f1(prediction: str, reference: str) -> float:
+    """Bag-of-words F1 between two texts (lower-cased words; SQuAD-style)."""
+    a, b = _WORD.findall(prediction.lower()), _WORD.findall(reference.lower())
+    common = sum((Counter(a) & Counter(b)).values())
+    if not a or not b or not common:
+        return 0.0
+    precision, recall = common / len(a), common / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure: the longest common word subsequence against both lengths."""
+    a, b = _WORD.findall(prediction.lower()), _WORD.findall(reference.lower())
+    if not a or not b:
+        return 0.0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    lcs = prev[-1]
+    if not lcs:
+        return 0.0
+    precision, recall = lcs / len(a), lcs / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+def heldout_generator_report(profile, bootstrap_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The trained generator on its held-out triples (never trained on): its reasonings against the human
+    rationales (token F1, ROUGE-L, with bootstrap intervals), and their form next to the human ones."""
+    from .artifacts import generator_artifact, load_generator
+    from .inference import TransformersBackend, generate_all
+    from .prompts import generator_prompt
+    from .provenance import read_jsonl
+
+    triples = read_jsonl(generator_artifact(profile).require() / "heldout_triples.jsonl")
+    model, tok = load_generator(profile)
+    prompts = [generator_prompt(tok, t["question"], t["answer"]) for t in triples]
+    a = profile.augment
+    gens = generate_all(
+        TransformersBackend(model, tok), prompts, a.max_new_tokens, a.batch_size, desc="held-out"
+    )
+    f1 = np.array([token_f1(g.text, t["reasoning"]) for g, t in zip(gens, triples, strict=True)])
+    rl = np.array([rouge_l(g.text, t["reasoning"]) for g, t in zip(gens, triples, strict=True)])
+    rng = np.random.default_rng(seed)
+
+    def ci(x: np.ndarray) -> list[float]:
+        return _interval(
+            np.array([x[rng.integers(0, len(x), len(x))].mean() for _ in range(bootstrap_samples)]), 0.95
+        )
+
+    generated = [g.text for g in gens]
+    human = [t["reasoning"] for t in triples]
+    return {
+        "rows": len(triples),
+        "sources": dict(Counter(t["source"] for t in triples)),
+        "token_f1": float(f1.mean()),
+        "token_f1_ci": ci(f1),
+        "rouge_l": float(rl.mean()),
+        "rouge_l_ci": ci(rl),
+        "generated": {
+            "median_words": float(np.median([len(t.split()) for t in generated])),
+            "cut_at_limit": float(np.mean([g.finish_reason == "length" for g in gens])),
+            "repetitive": float(np.mean([is_degenerate(t) for t in generated])),
+            "distinct_2": distinct_n(generated, 2),
+        },
+        "human": {
+            "median_words": float(np.median([len(t.split()) for t in human])),
+            "repetitive": float(np.mean([is_degenerate(t) for t in human])),
+            "distinct_2": distinct_n(human, 2),
+        },
+        "examples": [
+            {
+                "question": t["question"][:200],
+                "answer": t["answer"],
+                "human": t["reasoning"],
+                "generated": g.text,
+            }
+            for t, g in list(zip(triples, gens, strict=True))[:3]
+        ],
+    }
+
+
 def experiment_quality(profile, bootstrap_samples: int = 1000) -> dict[str, Any]:
     """The report for an experiment's training reasonings (augmentation) and, when saved, its Q->RA test
     reasonings (simulator trained on the training reasonings); written to results/<experiment>/reasoning_quality.json."""
@@ -275,6 +359,7 @@ def experiment_quality(profile, bootstrap_samples: int = 1000) -> dict[str, Any]
         out["qra_test_reasonings"] = quality_report(
             test, train, max_new_tokens=profile.classifier.max_new_tokens, bootstrap_samples=bootstrap_samples
         )
+    out["generator_heldout"] = heldout_generator_report(profile, bootstrap_samples=bootstrap_samples)
     profile.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(profile.results_dir / "reasoning_quality.json", out)
     return out
@@ -303,6 +388,13 @@ def quality_table(report: dict[str, Any]) -> str:
             "  most frequent: "
             + "; ".join(f"{m['count']}× {m['reasoning'][:60]!r}" for m in r["most_frequent"][:3]),
         ]
+    g = report.get("generator_heldout")
+    if g:
+        lines.append(
+            f"generator on {g['rows']} held-out triples: token F1 {g['token_f1']:.3f} "
+            f"[{g['token_f1_ci'][0]:.3f}, {g['token_f1_ci'][1]:.3f}], ROUGE-L {g['rouge_l']:.3f} "
+            f"[{g['rouge_l_ci'][0]:.3f}, {g['rouge_l_ci'][1]:.3f}] against the human rationales"
+        )
     return "\n".join(lines)
 
 
@@ -369,4 +461,16 @@ def quality_markdown(report: dict[str, Any]) -> str:
         "|---|" + "---|" * len(sets),
     ]
     lines += [f"| {label} | " + " | ".join(f(r) for _, r in sets) + " |" for label, f in rows]
+    g = report.get("generator_heldout")
+    if g:
+        lines += [
+            "",
+            f"The generator on its {g['rows']} held-out triples (FLAN/e-SNLI, never trained on), against the human "
+            f"rationales: token F1 {g['token_f1']:.3f} [{g['token_f1_ci'][0]:.3f}, {g['token_f1_ci'][1]:.3f}], "
+            f"ROUGE-L {g['rouge_l']:.3f} [{g['rouge_l_ci'][0]:.3f}, {g['rouge_l_ci'][1]:.3f}]; median "
+            f"{g['generated']['median_words']:.0f} words against the humans' {g['human']['median_words']:.0f}, "
+            f"{g['generated']['cut_at_limit']:.0%} cut at the token limit, repetitive {g['generated']['repetitive']:.0%} "
+            f"(human {g['human']['repetitive']:.0%}), distinct-2 {g['generated']['distinct_2']:.3f} (human "
+            f"{g['human']['distinct_2']:.3f}).",
+        ]
     return "\n".join(lines)
