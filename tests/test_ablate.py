@@ -144,3 +144,8 @@ def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, 
     assert summary["interim"]["seeds"]["seeds_done"] == [0] and "seeds" not in summary["not_run"]
     text = ablation_section(summary, {"seeds": {**interim, "hypothesis": "h", "outcome": "o"}})
     assert "interim: seeds 0 of the declared 0, 1" in text
+    # rescoring a stopped arm recomputes its finished seeds only, and it stays interim
+    run_ablation(abl, only=["seeds"], rescore=True)
+    again = json.loads((abl.results_dir / "seeds.partial.json").read_text())
+    assert again["partial"] and [r["seed"] for r in again["per_seed"]] == [0] and "rescored" in again
+    assert again["summary"] == interim["summary"] and not (abl.results_dir / "seeds.json").exists()

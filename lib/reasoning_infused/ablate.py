@@ -365,13 +365,16 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
     """Recompute a finished arm's results from the predictions in the store (no training, no generation): for
     metrics added after it ran. Its times and the code that ran it are kept; the rescoring is recorded."""
     out_path = abl.results_dir / f"{arm.name}.json"
+    if not out_path.exists():  # a stopped arm: its finished seeds (still interim)
+        out_path = abl.results_dir / f"{arm.name}.partial.json"
     if not out_path.exists():
-        raise ProfileError(f"{out_path}: arm {arm.name} has not finished; run it first")
+        raise ProfileError(f"{out_path}: arm {arm.name} has no finished seed; run it first")
     old = json.loads(out_path.read_text())
     if old.get("spec_hash") != arm.spec_hash(abl.overrides, abl.profile):
         raise ProfileError(f"{abl.path}: arm {arm.name} was declared differently when it ran; run it again")
     level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
-    per_seed = [_seed_result(abl, arm, seed) for seed in arm.seeds]  # ArtifactMissing if a prediction is gone
+    seeds = old.get("seeds_done", arm.seeds)
+    per_seed = [_seed_result(abl, arm, seed) for seed in seeds]  # ArtifactMissing if a prediction is gone
     result = {
         **old,
         "per_seed": per_seed,
@@ -459,7 +462,7 @@ def run_ablation(
         raise ProfileError(f"{abl.path}: no arm named {sorted(missing)}")
     if rescore:
         for a in arms:
-            if (abl.results_dir / f"{a.name}.json").exists():
+            if any((abl.results_dir / f"{a.name}{x}").exists() for x in (".json", ".partial.json")):
                 rescore_arm(abl, a)
         return write_summary(abl)
     rates = _measured_rates()
