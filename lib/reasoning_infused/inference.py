@@ -47,6 +47,23 @@ class GenerationBackend(Protocol):
         ...
 
 
+class _Progress:
+    """A progress bar over examples showing examples/s and generated tokens/s (the backends' shared display)."""
+
+    def __init__(self, total: int, desc: str):
+        self.bar = tqdm(total=total, desc=desc, unit="ex", smoothing=0.1)
+        self.t0, self.n_gen = time.time(), 0
+
+    def update(self, gens: list[Generation]) -> None:
+        self.n_gen += sum(g.n_tokens for g in gens)
+        self.bar.update(len(gens))
+        dt = time.time() - self.t0
+        self.bar.set_postfix(ex_per_s=f"{self.bar.n / dt:.2f}", tok_per_s=f"{self.n_gen / dt:.0f}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # longest first: memory peaks at once
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -244,8 +261,7 @@ class TransformersBackend:
         tok = self.tok
         enc = tok(prompts, add_special_tokens=False)["input_ids"]
         eos = tok.eos_token_id
-        bar = tqdm(total=len(prompts), desc=desc, unit="ex", smoothing=0.1)
-        t0, n_gen = time.time(), 0
+        progress = _Progress(len(prompts), desc)
         for batch in _length_sorted_batches([len(e) for e in enc], batch_size):
             if not do_sample and not generate_kwargs and self.fast_greedy:
                 outputs = greedy_generate(
@@ -269,12 +285,9 @@ class TransformersBackend:
             gens = [
                 Generation(tok.decode(r, skip_special_tokens=True).strip(), len(r), why) for r, why in outputs
             ]
-            n_gen += sum(g.n_tokens for g in gens)
-            bar.update(len(batch))
-            dt = time.time() - t0
-            bar.set_postfix(ex_per_s=f"{bar.n / dt:.2f}", tok_per_s=f"{n_gen / dt:.0f}")
+            progress.update(gens)
             yield batch, gens
-        bar.close()
+        progress.close()
 
     def _generate(
         self,
@@ -408,8 +421,7 @@ class CT2Backend:
             )
         tok = self.tok
         enc = tok(prompts, add_special_tokens=False)["input_ids"]
-        bar = tqdm(total=len(prompts), desc=desc, unit="ex", smoothing=0.1)
-        t0, n_gen = time.time(), 0
+        progress = _Progress(len(prompts), desc)
         for batch in _length_sorted_batches([len(e) for e in enc], batch_size):
             results = self.generator.generate_batch(
                 [tok.convert_ids_to_tokens(enc[i]) for i in batch],
@@ -431,12 +443,9 @@ class CT2Backend:
                         "stop" if stop else "length",
                     )
                 )
-            n_gen += sum(g.n_tokens for g in gens)
-            bar.update(len(batch))
-            dt = time.time() - t0
-            bar.set_postfix(ex_per_s=f"{bar.n / dt:.2f}", tok_per_s=f"{n_gen / dt:.0f}")
+            progress.update(gens)
             yield batch, gens
-        bar.close()
+        progress.close()
 
 
 def ct2_convert(model_dir: Path, out_dir: Path) -> Path:
