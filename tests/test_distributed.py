@@ -150,3 +150,10 @@ def test_random_init_needs_a_folder():
 
     with pytest.raises(ProfileError, match="model.name_or_path"):
         load_profile("smoke", ["model.source=random-init"])
+
+
+def test_gpu_smoke_records_portable_commands(tmp_path):
+    from reasoning_infused.gpu_smoke import portable
+
+    cmd = f"{sys.executable} -m x --config_file {REPO_ROOT}/configs/accelerate/ddp.yaml --out {tmp_path}/runs"
+    assert portable(cmd, tmp_path) == "python -m x --config_file configs/accelerate/ddp.yaml --out <out>/runs"

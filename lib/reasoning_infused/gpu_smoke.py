@@ -89,6 +89,17 @@ def smoke_steps(n_gpus: int, architecture: Path, python: str = sys.executable) -
     ]
 
 
+def portable(text: str, out_dir: Path) -> str:
+    """A command or path as a reader's clone can read it: the interpreter as `python`, the repository and the
+    output folder as relative names."""
+    return (
+        text.replace(sys.executable, "python")
+        .replace(f"{REPO_ROOT}/", "")
+        .replace(str(REPO_ROOT), ".")
+        .replace(str(out_dir), "<out>")
+    )
+
+
 def artifact_rates(runs_dir: Path) -> list[dict[str, Any]]:
     """The rates each finished artifact in the store recorded, one row per artifact."""
     rows = []
@@ -134,7 +145,7 @@ def run_gpu_smoke(
         )
     report: dict[str, Any] = {
         **gpu_description(),
-        "architecture": str(architecture),
+        "architecture": portable(str(architecture), out_dir),
         "code_version": code_version(),
         "package_versions": package_versions(),
         "started_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -151,7 +162,8 @@ def run_gpu_smoke(
     for name, cmd in smoke_steps(len(report["gpus"]), architecture):
         left = deadline - time.time()
         if left < 20:
-            report["steps"].append({"step": name, "status": "skipped: out of time", "command": cmd})
+            shown = [portable(c, out_dir) for c in cmd]
+            report["steps"].append({"step": name, "status": "skipped: out of time", "command": shown})
             continue
         print(f"\n===== {name}: {' '.join(cmd)}", flush=True)
         t0 = time.time()
@@ -164,7 +176,12 @@ def run_gpu_smoke(
             except subprocess.TimeoutExpired:
                 status = "stopped: out of time"
         report["steps"].append(
-            {"step": name, "status": status, "seconds": round(time.time() - t0, 1), "command": cmd}
+            {
+                "step": name,
+                "status": status,
+                "seconds": round(time.time() - t0, 1),
+                "command": [portable(c, out_dir) for c in cmd],
+            }
         )
         print(
             f"[gpu-smoke] {name}: {status} in {time.time() - t0:.0f} s (log: {out_dir / f'{name}.log'})",
