@@ -86,6 +86,16 @@ def _listed_rows(page) -> list[int]:
     ]
 
 
+def _wait_listed(page, expected: list[int], timeout: float = 60.0) -> list[int]:
+    """The listed row ids once they equal `expected` (widget updates reach the page asynchronously)."""
+    end = time.time() + timeout
+    rows = _listed_rows(page)
+    while rows != expected and time.time() < end:
+        time.sleep(0.25)
+        rows = _listed_rows(page)
+    return rows
+
+
 def test_explorer_in_a_real_browser(voila_url, smoke_study):
     """From a McNemar cell to a sorted list of its examples with both Q->RA labels, on two splits."""
     from playwright.sync_api import sync_playwright
@@ -125,7 +135,7 @@ def test_explorer_in_a_real_browser(voila_url, smoke_study):
         # a McNemar cell: its examples, both Q->RA labels shown for the one opened
         _dropdown(page, "McNemar cell").select_option(label=label)
         _wait_text(page, ".ri-status", f"of {len(selected)} matching")
-        assert _listed_rows(page) == selected.row.tolist()[:20]
+        assert _wait_listed(page, selected.row.tolist()[:20]) == selected.row.tolist()[:20]
         view = page.locator(".ri-view").inner_text()
         assert "Q→RA scored" in view and "Q→RA free" in view
         # sorted: least confident Q->RA (scored) first
@@ -136,7 +146,7 @@ def test_explorer_in_a_real_browser(voila_url, smoke_study):
             arg=str(int(least_confident.iloc[0].row)),
             timeout=60_000,
         )
-        assert _listed_rows(page) == least_confident.row.tolist()[:20]
+        assert _wait_listed(page, least_confident.row.tolist()[:20]) == least_confident.row.tolist()[:20]
         # click-through: the second listed example opens
         if len(selected) > 1:
             page.locator(".ri-listing select").select_option(index=1)
@@ -158,5 +168,6 @@ def test_explorer_in_a_real_browser(voila_url, smoke_study):
         validation = explorer_table(p.results_dir, "validation")
         _dropdown(page, "split").select_option(label="validation")
         _wait_text(page, ".ri-status", f"of {len(validation)} matching")
-        assert _listed_rows(page) == sort_rows(validation, "least_confident", "qra_scored").row.tolist()[:20]
+        want = sort_rows(validation, "least_confident", "qra_scored").row.tolist()[:20]
+        assert _wait_listed(page, want) == want
         browser.close()
