@@ -37,6 +37,13 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_prepare_model(args) -> int:
+    from .modeling import prepare_model
+
+    print(f"[prepare-model] {prepare_model(_profile(args).model)}")
+    return 0
+
+
 def cmd_train_generator(args) -> int:
     from .generator import train_generator
 
@@ -216,6 +223,16 @@ def cmd_quality(args) -> int:
     return 0
 
 
+def cmd_engine_check(args) -> int:
+    from .engine_check import engine_check, engine_check_table
+
+    p = _profile(args)
+    report = engine_check(p, args.backend, profile_arg=args.profile)
+    print(engine_check_table(report))
+    print(f"[engine-check] written to {p.results_dir / f'engine_check_{args.backend}.json'}")
+    return 0
+
+
 def cmd_gpu_smoke(args) -> int:
     from .gpu_smoke import run_gpu_smoke
 
@@ -250,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return sp
 
     add("data", cmd_data, "summarise and check the data")
+    add("prepare-model", cmd_prepare_model, "make the base model ready (the packaged GGUF dequantised once)")
     add("train-generator", cmd_train_generator, "stage 1: fine-tune the reasoning generator").add_argument(
         "--force", action="store_true", help="retrain (the old run is renamed, not deleted)"
     )
@@ -298,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sp.add_argument("--bootstrap-samples", type=int, default=1000)
     sp.add_argument("--readme", help="write the table between the QUALITY markers of this README")
+    sp = add(
+        "engine-check",
+        cmd_engine_check,
+        "a CTranslate2 engine against the default decoding: reasoning quality and Q->RA validation accuracy",
+    )
+    sp.add_argument("--backend", default="ct2-int8", choices=["ct2", "ct2-int8"])
     sp = sub.add_parser(
         "gpu-smoke",
         help="on a CUDA machine: smoke study in bf16, the DDP launch on all GPUs, the default study's compute",

@@ -389,6 +389,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ProfileError(f"{key}: value {value!r} is not valid YAML ({str(e).splitlines()[0]})") from None
 
 
+def override_args(p: Profile) -> list[str]:
+    """The profile's overrides as `key=value` strings that `load_profile` and `--set` accept again."""
+    return [f"{k}={json.dumps(v)}" for k, v in p.overrides.items()]
+
+
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 

@@ -179,6 +179,10 @@ def run_study(
     t_start = time.time()
     claim_results_dir(profile)
     stages: list[tuple[str, tuple[str, ...]]] = [
+        (
+            "prepare_model",
+            ("prepare-model",),
+        ),  # own process: the materialisation's memory stays out of training
         ("train_generator", ("train-generator",)),
         ("augment", ("augment",)),
     ]
