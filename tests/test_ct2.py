@@ -101,7 +101,8 @@ def test_smoke_pipeline_runs_on_ct2_into_its_own_artifacts(smoke_study):
 
 
 def test_paired_differences_and_the_noise_verdict_on_known_inputs():
-    from reasoning_infused.engine_check import paired_mean_difference, within_noise
+    from reasoning_infused.engine_check import within_noise
+    from reasoning_infused.quality import paired_mean_difference
 
     a = np.array([0.0, 1.0, 1.0, 0.0, np.nan])
     b = np.array([1.0, 1.0, 1.0, 1.0, 0.0])

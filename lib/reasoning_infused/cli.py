@@ -233,6 +233,30 @@ def cmd_engine_check(args) -> int:
     return 0
 
 
+def cmd_generator_sweep(args) -> int:
+    from .generator_sweep import candidate_profile, load_sweep, run_sweep, sweep_table
+
+    try:
+        sweep = load_sweep(args.sweep)
+    except (ProfileError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        from . import artifacts
+
+        for c in sweep.candidates:
+            p = candidate_profile(sweep, c)
+            trained = artifacts.generator_artifact(p).is_complete()
+            made = artifacts.heldout_reasonings_artifact(p, sweep.rows, sweep.seed).is_complete()
+            print(
+                f"[generator-sweep] {c.name}: {', '.join(c.overrides) or 'the profile as it is'}; generator "
+                f"{'in the store' if trained else 'to train'}, held-out reasonings {'in the store' if made else 'to write'}"
+            )
+        return 0
+    print(sweep_table(run_sweep(sweep)))
+    return 0
+
+
 def cmd_gpu_smoke(args) -> int:
     from .gpu_smoke import run_gpu_smoke
 
@@ -322,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         "a CTranslate2 engine against the default decoding: reasoning quality and Q->RA validation accuracy",
     )
     sp.add_argument("--backend", default="ct2-int8", choices=["ct2", "ct2-int8"])
+    sp = sub.add_parser(
+        "generator-sweep",
+        help="train and compare generator candidates on held-out training rows; the declared rule picks one",
+    )
+    sp.add_argument("sweep", help="a sweep YAML, e.g. configs/generator_sweep.yaml")
+    sp.add_argument("--dry-run", action="store_true", help="list the candidates and what is in the store")
+    sp.set_defaults(fn=cmd_generator_sweep)
     sp = sub.add_parser(
         "gpu-smoke",
         help="on a CUDA machine: smoke study in bf16, the DDP launch on all GPUs, the default study's compute",

@@ -119,6 +119,10 @@ class AugmentConfig:
     top_p: float = 0.95
     # Seed of sampled decoding (unused, and not part of the augmentation's key, when do_sample is false).
     seed: int = 0
+    # Repetition control (transformers backend; in the key only when set): never repeat an n-gram of this size
+    # (0 = off), and divide a repeated token's logit by this penalty (1.0 = off).
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
     # Rows flagged by the quality rules are kept in the file; the classifier drops them only if this is true.
     drop_flagged: bool = False
 
@@ -327,6 +331,14 @@ def _validate(p: Profile) -> None:
         not (p.augment.do_sample and p.augment.backend.startswith("ct2")),
         "augment.backend",
         "ct2 decodes greedily only (its sampling is not reproducible); use transformers for do_sample",
+    )
+    check(p.augment.no_repeat_ngram_size >= 0, "augment.no_repeat_ngram_size", "must be >= 0 (0 = off)")
+    check(p.augment.repetition_penalty >= 1.0, "augment.repetition_penalty", "must be >= 1.0 (1.0 = off)")
+    check(
+        p.augment.backend == "transformers"
+        or (p.augment.no_repeat_ngram_size == 0 and p.augment.repetition_penalty == 1.0),
+        "augment.backend",
+        "repetition control (no_repeat_ngram_size, repetition_penalty) needs the transformers backend",
     )
     check(
         p.classifier.backend in {"transformers", "vllm", "ct2", "ct2-int8"},

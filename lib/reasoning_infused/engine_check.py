@@ -22,60 +22,9 @@ import numpy as np
 
 from . import artifacts
 from .config import Profile, load_profile, override_args
-from .data import is_degenerate
 from .metrics import mcnemar, paired_bootstrap_difference
 from .provenance import code_version, write_json
-from .quality import emotions_named, grounding, quality_report
-
-
-def paired_mean_difference(
-    first: np.ndarray, second: np.ndarray, n_samples: int = 1000, level: float = 0.95, seed: int = 0
-) -> dict[str, Any]:
-    """Mean of second - first over paired rows (NaN pairs dropped) with a percentile bootstrap interval."""
-    keep = ~(np.isnan(first) | np.isnan(second))
-    d = (second - first)[keep]
-    if not len(d):
-        return {"difference": None, "ci": [None, None], "n": 0}
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(n_samples, len(d)))].mean(axis=1)
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return {
-        "difference": float(d.mean()),
-        "ci": [float(x) for x in np.percentile(means, q)],
-        "n": int(len(d)),
-    }
-
-
-def row_measures(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per-row quality measures (1/0 or a share; NaN where undefined) of (text, label, reasoning) rows."""
-
-    def share(x: float | None) -> float:
-        return float("nan") if x is None else float(x)
-
-    return {
-        "leaks_gold": np.array([float(r["label"] in emotions_named(r["reasoning"])) for r in rows]),
-        "grounding": np.array([share(grounding(r["text"], r["reasoning"])) for r in rows]),
-        "repetitive": np.array([float(is_degenerate(r["reasoning"])) for r in rows]),
-        "cut_at_limit": np.array([float(r.get("finish_reason") == "length") for r in rows]),
-        "n_tokens": np.array([float(r.get("n_tokens", 0)) for r in rows]),
-    }
-
-
-def compare_reasonings(
-    reference: list[dict[str, Any]], candidate: list[dict[str, Any]], bootstrap_samples: int = 1000
-) -> dict[str, Any]:
-    """Paired per-row differences (candidate - reference) of two decodings of the same rows."""
-    if [r["text"] for r in reference] != [r["text"] for r in candidate]:
-        raise ValueError("the two reasoning sets are not the same rows in the same order")
-    ref, cand = row_measures(reference), row_measures(candidate)
-    same = sum(
-        a["reasoning"].strip() == b["reasoning"].strip() for a, b in zip(reference, candidate, strict=True)
-    )
-    return {
-        "rows": len(reference),
-        "identical_reasonings": same,
-        **{k: paired_mean_difference(ref[k], cand[k], bootstrap_samples) for k in ref},
-    }
+from .quality import compare_reasonings, quality_report
 
 
 def compare_predictions(
