@@ -169,7 +169,12 @@ def cmd_reproduce(args) -> int:
 
     out = check_reproducible(_profile(args), args.variant, args.split)
     print(json.dumps(out, indent=2))
-    return 0 if out["identical_predictions"] == out["rows"] else 1
+    same = [
+        out[k]
+        for k in ("identical_predictions", "identical_generations", "identical_constrained")
+        if k in out
+    ]
+    return 0 if all(n == out["rows"] for n in same) else 1
 
 
 def cmd_artifacts(args) -> int:
