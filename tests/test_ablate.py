@@ -56,6 +56,13 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     assert lo <= comp["qra"]["accuracy_difference"] <= hi
     s = seeds["summary"]["test:qra-qa"]
     assert len(s["accuracy_difference_per_seed"]) == 2 and s["accuracy_difference"]["seeds"] == 2
+    # the seeds x rows interval: both seeds scored on the same test rows; its mean is the mean of the seeds'
+    # differences; no per-row working data reaches the file
+    sr = s["accuracy_difference_seeds_x_rows"]
+    assert sr["seeds"] == 2 and sr["rows"] == test["classifiers"]["qa"]["n_test"]
+    assert sr["mean"] == pytest.approx(sum(s["accuracy_difference_per_seed"]) / 2)
+    assert sr["ci"][0] <= sr["mean"] <= sr["ci"][1]
+    assert all(not k.startswith("_") for r in seeds["per_seed"] for k in r)
     # the two seeds' controls are different models; the same seed's control is shared by both arms
     keys = [r["artifact_keys"]["classifier_qa"] for r in seeds["per_seed"]]
     assert keys[0] != keys[1]

@@ -37,3 +37,33 @@ def test_broken_emotion_file_gives_a_one_line_error(tmp_path):
 def test_bad_profile_override_is_a_clear_error():
     r = run("data", "--profile", "smoke", "--set", "data.train_sise=3")
     assert r.returncode == 2 and "data.train_sise" in r.stderr
+
+
+def test_the_study_prepares_the_model_in_its_own_process_before_training(isolated_outputs, monkeypatch):
+    """The GGUF's materialisation runs as its own stage (its memory then never adds to the generator's training
+    peak), recorded with its own time and peak memory."""
+    import json
+
+    from reasoning_infused import load_profile, study
+
+    calls = []
+    monkeypatch.setattr(
+        study, "run_cli_stage", lambda profile, overrides, exp, *args: calls.append(args) or 0.5
+    )
+    p = load_profile("smoke", experiment="study-order")
+    study.run_study(p, notebooks=False)
+    assert calls[:2] == [("prepare-model",), ("train-generator",)]
+    assert "prepare_model" in json.loads((p.results_dir / "peak_rss_gib.json").read_text())
+    r = run("prepare-model", "--profile", "smoke")
+    assert r.returncode == 0, r.stderr
+    assert "nothing to prepare for model.source=tiny-random" in r.stdout
+
+
+def test_preparing_an_already_materialised_model_does_nothing(tmp_path, monkeypatch):
+    from reasoning_infused.config import ModelConfig
+    from reasoning_infused.modeling import prepare_model
+
+    monkeypatch.setenv("RI_CACHE_DIR", str(tmp_path))
+    write(tmp_path / "smollm2-135m-instruct" / "config.json", "{}")
+    write(tmp_path / "smollm2-135m-instruct" / "model.safetensors", b"")
+    assert prepare_model(ModelConfig()) == f"already materialised: {tmp_path / 'smollm2-135m-instruct'}"

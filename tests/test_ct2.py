@@ -2,11 +2,13 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("ctranslate2", reason="pip install ctranslate2")
 
+from reasoning_infused.artifacts import read_reasonings  # noqa: E402
 from reasoning_infused.config import ModelConfig  # noqa: E402
 from reasoning_infused.inference import CT2Backend, TransformersBackend, ct2_convert, generate_all  # noqa: E402
 from reasoning_infused.modeling import load_model_and_tokenizer  # noqa: E402
@@ -96,3 +98,54 @@ def test_smoke_pipeline_runs_on_ct2_into_its_own_artifacts(smoke_study):
     assert all(
         r["predicted_constrained"] in {"sadness", "joy", "love", "anger", "fear", "surprise"} for r in got
     )
+
+
+def test_paired_differences_and_the_noise_verdict_on_known_inputs():
+    from reasoning_infused.engine_check import within_noise
+    from reasoning_infused.quality import paired_mean_difference
+
+    a = np.array([0.0, 1.0, 1.0, 0.0, np.nan])
+    b = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    d = paired_mean_difference(a, b, n_samples=200)
+    assert d["n"] == 4 and d["difference"] == 0.5 and d["ci"][0] <= 0.5 <= d["ci"][1]
+    same = paired_mean_difference(np.ones(50), np.ones(50))
+    assert same["difference"] == 0 and same["ci"] == [0.0, 0.0]
+    report = {
+        "augmentation": {"grounding": {"ci": [-0.01, 0.02]}, "leaks_gold": {"ci": [0.01, 0.05]}},
+        "inference_qra_validation": {"free": {"accuracy_difference_ci": [-0.04, -0.01]}},
+    }
+    assert within_noise(report) == (
+        False,
+        ["augmentation.leaks_gold", "inference_qra_validation.free.accuracy"],
+    )
+    report["augmentation"]["leaks_gold"]["ci"] = [-0.01, 0.0]
+    report["inference_qra_validation"]["free"]["accuracy_difference_ci"] = [-0.04, 0.01]
+    assert within_noise(report) == (True, [])
+
+
+def test_engine_check_compares_both_places_that_generate(smoke_study, capsys):
+    """The int8 check on the smoke pipeline: a second augmentation and Q->RA classifier, the Q->RA predictions
+    decoded by int8, paired comparisons on validation, a verdict; written where the docs say."""
+    import json
+
+    from reasoning_infused.engine_check import engine_check, engine_check_table
+
+    p = smoke_study["profile"]
+    report = engine_check(p, "ct2-int8", bootstrap_samples=50, in_process=True)
+    saved = json.loads((p.results_dir / "engine_check_ct2-int8.json").read_text())
+    assert saved["within_noise"] == report["within_noise"]
+    n_train = len(read_reasonings(p))
+    assert report["augmentation"]["rows"] == n_train
+    assert 0 <= report["augmentation"]["identical_reasonings"] <= n_train
+    for part in ("augmentation_qra_validation", "inference_qra_validation"):
+        r = report[part]
+        assert r["rows"] == p.data.val_size
+        for name in ("free", "constrained"):
+            v = r[name]
+            assert v["accuracy_candidate"] - v["accuracy_reference"] == pytest.approx(
+                v["accuracy_difference"]
+            )
+            lo, hi = v["accuracy_difference_ci"]
+            assert lo <= v["accuracy_difference"] <= hi
+    assert report["within_noise"] == (not report["intervals_excluding_zero"])
+    assert "within noise:" in engine_check_table(report)

@@ -122,3 +122,67 @@ def test_label_scores_with_a_shared_chat_prefix_equal_a_plain_forward_pass():
                 n = 1 if labs is None else len(lab_ids)
                 ref = sum(float(logp[len(ids) - 1 + t, lab_ids[t]]) for t in range(n))
                 assert abs(scores[i, k] - ref) < 1e-4, (p, lab)
+
+
+def test_labels_scored_during_greedy_generation_equal_a_forward_pass_on_the_generated_prefix():
+    """Q->RA's labels after the reasoning, taken from the generation pass: for every row that writes the trigger
+    (here an n-gram the random model emits; in the study the answer prefix), the captured log-probabilities are
+    those of a plain forward pass on the prompt plus the generated tokens up to the trigger, rows leaving the
+    batch included, and the generated tokens do not change."""
+    from reasoning_infused.inference import AnswerScoring, greedy_generate
+
+    model, tok = load_model_and_tokenizer(load_profile("smoke").model)
+    texts = [
+        "i feel great",
+        "a much longer text about a day that went badly wrong",
+        "so so",
+        "why me",
+        "we won the match today and everyone cheered",
+        "nothing",
+    ]
+    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, texts)]
+    n_new = 12
+    free = greedy_generate(model, enc, n_new, tok.eos_token_id, tok.pad_token_id)
+    stops: dict[int, set[int]] = {}
+    for g, _ in free:  # an end of turn the random model emits at different steps: rows leave the batch
+        for step, t in enumerate(g[2:], 2):
+            stops.setdefault(t, set()).add(step)
+    eos = max(stops, key=lambda t: (len(stops[t]), t))
+    plain = greedy_generate(model, enc, n_new, eos, tok.pad_token_id, drop_fraction=0.1)
+
+    def first_end(g: list[int], trigger: list[int]) -> int | None:  # tokens up to the trigger's first end
+        for k in range(len(trigger), len(g) + 1):
+            if g[k - len(trigger) : k] == trigger:
+                return k
+        return None
+
+    grams = {tuple(g[k : k + n]) for g, _ in plain for n in (1, 2) for k in range(len(g) - n + 1)}
+    # the trigger written by most rows before their last step (so that the next logits exist)
+    trigger = list(
+        max(
+            sorted(grams),
+            key=lambda t: sum((k := first_end(g, list(t))) is not None and k < n_new for g, _ in plain),
+        )
+    )
+    label_ids = [5, 100, 2000, tok.eos_token_id]
+    scored: dict = {}
+    got = greedy_generate(
+        model,
+        enc,
+        n_new,
+        eos,
+        tok.pad_token_id,
+        drop_fraction=0.1,
+        answer_scoring=AnswerScoring(trigger, label_ids),
+        answer_scores=scored,
+    )
+    assert got == plain
+    expected = {j for j, (g, _) in enumerate(plain) if (k := first_end(g, trigger)) is not None and k < n_new}
+    assert len(expected) >= 2 and set(scored) == expected
+    for j, a in scored.items():
+        g = plain[j][0]
+        assert a.prefix_ids == g[: first_end(g, trigger)]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([enc[j] + a.prefix_ids])).logits[0, -1]
+        want = torch.log_softmax(logits.float(), -1)[label_ids]
+        assert torch.allclose(torch.tensor(a.logprobs), want, atol=1e-4), (j, a.logprobs, want)

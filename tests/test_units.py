@@ -194,6 +194,28 @@ def test_seed_summary_and_power():
     assert seeds_needed(float("nan")) is None
 
 
+def test_seeds_x_rows_bootstrap_counts_seed_variation():
+    from reasoning_infused.metrics import seeds_items_bootstrap
+
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 2, size=(3, 400))
+    constant = seeds_items_bootstrap(first, first, n_samples=200)
+    assert constant["mean"] == 0 and constant["ci"] == [0.0, 0.0]
+    # the second classifier gains 0, 10 and 20 points over the first depending on the seed
+    second = first.copy()
+    for s, share in enumerate((0.0, 0.1, 0.2)):
+        wrong = np.flatnonzero(first[s] == 0)
+        second[s, wrong[: int(share * 400)]] = 1
+    both = seeds_items_bootstrap(first, second, n_samples=500)
+    assert both["mean"] == pytest.approx((second - first).mean())
+    rows_only = seeds_items_bootstrap(first[:1].repeat(3, 0), second[1:2].repeat(3, 0), n_samples=500)
+    # resampling the seeds too widens the interval beyond what the rows alone give
+    assert both["ci"][1] - both["ci"][0] > 1.5 * (rows_only["ci"][1] - rows_only["ci"][0])
+    assert both["ci"][0] < both["mean"] < both["ci"][1]
+    with pytest.raises(ValueError, match="same shape"):
+        seeds_items_bootstrap(first, second[:2])
+
+
 def test_per_class_difference_and_label_space_sensitivity():
     from reasoning_infused.evaluate import label_space_sensitivity, per_class_difference
 

@@ -21,11 +21,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import artifacts
-from .config import Profile, ProfileError, load_profile, parse_override, read_yaml_mapping
+from .config import Profile, ProfileError, load_profile, override_args, parse_override, read_yaml_mapping
 from .data import LABELS, evaluation_sets
 from .locations import check_safe_name, figures_root, results_root
-from .metrics import classification_metrics, mcnemar, paired_bootstrap_difference, seed_summary, seeds_needed
+from .metrics import (
+    classification_metrics,
+    mcnemar,
+    paired_bootstrap_difference,
+    seed_summary,
+    seeds_items_bootstrap,
+    seeds_needed,
+)
 from .prompts import VARIANTS
 from .provenance import code_version, write_json
 
@@ -150,10 +159,6 @@ def experiment_profile(abl: Ablation, arm: Arm, seed: int, control: bool) -> Pro
     return load_profile(abl.profile, sets, experiment=f"{abl.study}--{arm.name}--{role}--seed{seed}")
 
 
-def _overrides_of(p: Profile) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in p.overrides.items()]
-
-
 # --- time estimate from measured rates --------------------------------------------------------------------------
 
 
@@ -247,7 +252,7 @@ def _run_stages(abl: Ablation, p: Profile, arm: Arm, in_process: bool) -> None:
     from .study import run_cli_stage
 
     for step in steps:
-        run_cli_stage(abl.profile, _overrides_of(p), p.experiment, *step)
+        run_cli_stage(abl.profile, override_args(p), p.experiment, *step)
 
 
 def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
@@ -288,6 +293,7 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
         "qra_selected_decoding": selected,
         "validation_accuracy": {k: m["accuracy"] for k, m in validation.items()},
         "sets": {},
+        "_rows_correct": {},
     }
     for s in [x for x in rows if x != "validation"]:
         from .data import ood_label_space
@@ -312,6 +318,12 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
                 space,
             )
             mc = mcnemar(gold[s], preds[s][arm.control], preds[s][k])
+            # per-row correctness for the seeds x rows interval (summarize_seeds); never written to JSON
+            out["_rows_correct"][f"{s}:{k}-{arm.control}"] = (
+                [p == g for p, g in zip(preds[s][arm.control], gold[s], strict=True)],
+                [p == g for p, g in zip(preds[s][k], gold[s], strict=True)],
+                gold[s],
+            )
             comparisons.append(
                 {
                     "first": arm.control,
@@ -339,9 +351,15 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
     return out
 
 
+def for_json(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-seed results without their per-row working data."""
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in per_seed]
+
+
 def summarize_seeds(per_seed: list[dict[str, Any]], level: float = 0.95) -> dict[str, Any]:
-    """Per set and compared classifier: the per-seed differences, their mean, SD and t-interval, and how many
-    seeds the observed SD needs to detect a 3-point difference."""
+    """Per set and compared classifier: the per-seed differences, their mean, SD and t-interval, how many
+    seeds the observed SD needs to detect a 3-point difference, and (with 2+ seeds scored on the same rows) the
+    accuracy difference's seeds x rows bootstrap interval."""
     out: dict[str, Any] = {}
     for s in per_seed[0]["sets"]:
         for i, c in enumerate(per_seed[0]["sets"][s]["comparisons"]):
@@ -358,6 +376,11 @@ def summarize_seeds(per_seed: list[dict[str, Any]], level: float = 0.95) -> dict
                 "macro_f1_difference": seed_summary(f1, level),
                 "seeds_needed_for_3_points": seeds_needed(summ["sd"], 0.03),
             }
+            rows = [r.get("_rows_correct", {}).get(name) for r in per_seed]
+            if len(rows) > 1 and all(x is not None for x in rows) and all(x[2] == rows[0][2] for x in rows):
+                out[name]["accuracy_difference_seeds_x_rows"] = seeds_items_bootstrap(
+                    np.array([x[0] for x in rows]), np.array([x[1] for x in rows]), level=level
+                )
     return out
 
 
@@ -377,7 +400,7 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
     per_seed = [_seed_result(abl, arm, seed) for seed in seeds]  # ArtifactMissing if a prediction is gone
     result = {
         **old,
-        "per_seed": per_seed,
+        "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "rescored": {"code_version": code_version(), "at": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
@@ -416,7 +439,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
                     "seeds_done": [r["seed"] for r in per_seed],
                     "seeds_declared": arm.seeds,
                     "spec_hash": spec,
-                    "per_seed": per_seed,
+                    "per_seed": for_json(per_seed),
                     "summary": summarize_seeds(per_seed, level),
                     "code_version": code_version(),
                     "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -432,7 +455,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "study_overrides": abl.overrides,
         "profile": abl.profile,
         "spec_hash": spec,
-        "per_seed": per_seed,
+        "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "estimated_minutes": est,
         "measured_minutes": (time.time() - t0) / 60,

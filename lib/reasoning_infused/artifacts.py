@@ -29,13 +29,14 @@ from .locations import store_root
 from .prompts import VARIANTS, prompt_version
 from .provenance import read_jsonl, write_json
 
-STAGES = ("generator", "augment", "classifier", "predictions")
+STAGES = ("generator", "augment", "classifier", "predictions", "heldout_reasonings")
 # Files a complete artifact must hold besides metadata.json (any one of each tuple).
 _REQUIRED: dict[str, list[tuple[str, ...]]] = {
     "generator": [("adapter_model.safetensors", "model.safetensors"), ("tokenizer_config.json",)],
     "classifier": [("adapter_model.safetensors", "model.safetensors"), ("tokenizer_config.json",)],
     "augment": [("reasonings.jsonl",), ("dataset",)],
     "predictions": [("predictions.jsonl",)],
+    "heldout_reasonings": [("reasonings.jsonl",)],
 }
 # Settings that change speed or logging only, never a result: left out of every key.
 _TRAIN_NOT_IN_KEY = ("logging_steps", "save_steps")
@@ -182,7 +183,9 @@ def generator_artifact(p: Profile) -> Artifact:
     )
 
 
-def augment_artifact(p: Profile) -> Artifact:
+def augment_decoding(p: Profile) -> dict[str, Any]:
+    """The decoding settings a generated reasoning depends on (repetition control only when set: earlier keys
+    stay valid)."""
     a = p.augment
     decoding: dict[str, Any] = {
         "backend": a.backend,
@@ -191,9 +194,37 @@ def augment_artifact(p: Profile) -> Artifact:
     }
     if a.do_sample:
         decoding |= {"temperature": a.temperature, "top_p": a.top_p, "seed": a.seed}
+    if a.no_repeat_ngram_size:
+        decoding["no_repeat_ngram_size"] = a.no_repeat_ngram_size
+    if a.repetition_penalty != 1.0:
+        decoding["repetition_penalty"] = a.repetition_penalty
+    return decoding
+
+
+def heldout_reasonings_artifact(p: Profile, rows: int, seed: int) -> Artifact:
+    """The generator's reasonings for emotion training rows outside the classifier's training subsample: what a
+    generator candidate is judged on (the generator sweep)."""
+    return Artifact(
+        "heldout_reasonings",
+        {
+            "decoding": augment_decoding(p),
+            "rows": {"outside": train_rows_identity(p.data), "size": rows, "seed": seed},
+            "prompt_version": prompt_version(),
+        },
+        inputs={"generator": generator_artifact(p).key},
+        label="held-out reasonings",
+        command="python -m reasoning_infused generator-sweep <sweep YAML>",
+    )
+
+
+def augment_artifact(p: Profile) -> Artifact:
     return Artifact(
         "augment",
-        {"decoding": decoding, "train_rows": train_rows_identity(p.data), "prompt_version": prompt_version()},
+        {
+            "decoding": augment_decoding(p),
+            "train_rows": train_rows_identity(p.data),
+            "prompt_version": prompt_version(),
+        },
         inputs={"generator": generator_artifact(p).key},
         label="augmentation",
         command=f"python -m reasoning_infused augment {cli_args(p)}",

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
 
 from . import artifacts
 from .config import Profile
 from .data import LABELS, classifier_train_rows, quality_flags
-from .inference import CT2Backend, TransformersBackend, VLLMBackend
+from .inference import CT2Backend, GenerationBackend, TransformersBackend, VLLMBackend, generate_all
 from .modeling import load_tokenizer
 from .prompts import emotion_generator_prompt
 from .provenance import CorruptFile, append_jsonl, code_version, read_jsonl, write_json
@@ -40,6 +41,78 @@ def _repair_torn_tail(path: Path) -> None:
 
 def generation_prompts(tok, rows: Dataset) -> list[str]:
     return [emotion_generator_prompt(tok, r["text"], LABELS[r["label"]]) for r in rows]
+
+
+def generation_backend(profile: Profile) -> tuple[GenerationBackend, PreTrainedTokenizerBase]:
+    """The profile's trained generator behind its augmentation backend, and its tokenizer."""
+    generator = artifacts.generator_artifact(profile)
+    generator.require()  # says which command trains it
+    backend_name = profile.augment.backend
+    if backend_name == "vllm":  # vLLM loads the weights itself (a LoRA generator is merged once for it)
+        tok = load_tokenizer(profile.model)
+        return VLLMBackend(str(artifacts.merged_model_path(profile, generator)), tok), tok
+    if backend_name in artifacts.CT2_COMPUTE_TYPES:  # converted once from the merged weights
+        tok = load_tokenizer(profile.model)
+        path = artifacts.ct2_model_path(profile, generator)
+        return CT2Backend(path, tok, artifacts.CT2_COMPUTE_TYPES[backend_name]), tok
+    model, tok = artifacts.load_generator(profile)
+    return TransformersBackend(model, tok), tok
+
+
+def decoding_kwargs(profile: Profile) -> dict[str, Any]:
+    """The augmentation's decoding settings as `generate_batches` keywords (repetition control only when set)."""
+    a = profile.augment
+    kw: dict[str, Any] = {
+        "do_sample": a.do_sample,
+        "temperature": a.temperature,
+        "top_p": a.top_p,
+        "seed": a.seed,
+    }
+    if a.no_repeat_ngram_size:
+        kw["no_repeat_ngram_size"] = a.no_repeat_ngram_size
+    if a.repetition_penalty != 1.0:
+        kw["repetition_penalty"] = a.repetition_penalty
+    return kw
+
+
+def heldout_reasonings(profile: Profile, rows: int, seed: int) -> list[dict[str, Any]]:
+    """The generator's reasonings for `rows` emotion training rows outside the classifier's training subsample
+    (`data.heldout_train_rows`), from the store when made before: {id, text, label, reasoning, n_tokens,
+    finish_reason} per row."""
+    from .data import heldout_train_rows
+
+    art = artifacts.heldout_reasonings_artifact(profile, rows, seed)
+    path = art.path / "reasonings.jsonl"
+    if art.is_complete():
+        return read_jsonl(path)
+    ds = heldout_train_rows(profile.data, rows, seed)
+    art.begin()
+    backend, tok = generation_backend(profile)
+    a = profile.augment
+    t0 = time.time()
+    gens = generate_all(
+        backend,
+        generation_prompts(tok, ds),
+        a.max_new_tokens,
+        a.batch_size,
+        desc="held-out reasonings",
+        **decoding_kwargs(profile),
+    )
+    out = [
+        {
+            "id": i,
+            "text": t,
+            "label": LABELS[y],
+            "reasoning": g.text,
+            "n_tokens": g.n_tokens,
+            "finish_reason": g.finish_reason,
+        }
+        for i, t, y, g in zip(ds["id"], ds["text"], ds["label"], gens, strict=True)
+    ]
+    path.unlink(missing_ok=True)  # rows of an interrupted run: never trusted (the artifact was not finished)
+    append_jsonl(path, out)
+    art.finish({"rows": len(out), "wall_seconds": time.time() - t0, "code_version": code_version()}, profile)
+    return out
 
 
 def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path:
@@ -79,28 +152,11 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
         return path
     print(f"[augment] {len(done)} rows present, generating {len(todo)} with key {key}", flush=True)
     a = profile.augment
-    if a.backend == "vllm":  # vLLM loads the weights itself (a LoRA generator is merged once for it)
-        tok = load_tokenizer(profile.model)
-        backend = VLLMBackend(str(artifacts.merged_model_path(profile, generator)), tok)
-    elif a.backend in artifacts.CT2_COMPUTE_TYPES:  # converted once from the merged weights
-        tok = load_tokenizer(profile.model)
-        backend = CT2Backend(
-            artifacts.ct2_model_path(profile, generator), tok, artifacts.CT2_COMPUTE_TYPES[a.backend]
-        )
-    else:
-        model, tok = artifacts.load_generator(profile)
-        backend = TransformersBackend(model, tok)
+    backend, tok = generation_backend(profile)
     prompts = generation_prompts(tok, todo)
     t0, n_tokens = time.time(), 0
     for idx, gens in backend.generate_batches(
-        prompts,
-        a.max_new_tokens,
-        batch_size=a.batch_size,
-        do_sample=a.do_sample,
-        temperature=a.temperature,
-        top_p=a.top_p,
-        seed=profile.augment.seed,
-        desc="augmenting",
+        prompts, a.max_new_tokens, batch_size=a.batch_size, desc="augmenting", **decoding_kwargs(profile)
     ):
         batch = []
         for i, g in zip(idx, gens, strict=True):

@@ -18,11 +18,13 @@ from . import artifacts
 from .config import Profile
 from .data import LABELS, DataError, classifier_train_rows
 from .inference import (
+    AnswerScoring,
     CT2Backend,
     GenerationBackend,
     TransformersBackend,
     VLLMBackend,
     generate_all,
+    label_token_ids,
     score_labels,
 )
 from .modeling import load_tokenizer
@@ -136,12 +138,59 @@ def _generation_backend(profile: Profile, model, tok) -> GenerationBackend:
     return _VLLM_ENGINES[path]
 
 
+def labels_after_generated_reasoning(
+    model, tok, texts: list[str], gens, batch_size: int, desc: str = ""
+) -> tuple[np.ndarray, int]:
+    """Label log-probabilities [n, 6] after each generated reasoning (the prompt `labels_after_reasoning_prompt`
+    builds) and how many rows took them from the generation pass.
+
+    A row's scores from generation (`Generation.answer_scores`) are used only when that prompt's tokens are
+    exactly the classifier prompt's tokens followed by the tokens the model generated up to the answer prefix:
+    then they are the same computation. Every other row (no answer line, cut, a reasoning that re-tokenises
+    differently, a backend that does not score) is scored in a second pass."""
+    reasonings = [split_reasoning(g.text, "qra") for g in gens]
+    prompts = [labels_after_reasoning_prompt(tok, t, r) for t, r in zip(texts, reasonings, strict=True)]
+    scores = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
+    missing = []
+    for i, (t, g, p) in enumerate(zip(texts, gens, prompts, strict=True)):
+        a = g.answer_scores
+        same = a is not None and tok.encode(p, add_special_tokens=False) == tok.encode(
+            classifier_prompt(tok, t), add_special_tokens=False
+        ) + list(a.prefix_ids)
+        if same:
+            scores[i] = a.logprobs
+        else:
+            missing.append(i)
+    if missing:
+        scores[missing] = score_labels(
+            model, tok, [prompts[i] for i in missing], batch_size, desc=f"{desc} constrained scoring"
+        )
+    return scores, len(texts) - len(missing)
+
+
+def answer_scoring(tok) -> AnswerScoring | None:
+    """What greedy generation needs to score the labels where a Q->RA output writes its answer prefix; None when
+    two labels share a first token (then only the full second pass scores them)."""
+    first = [ids[0] for ids in label_token_ids(tok)]
+    if len(set(first)) != len(first):
+        return None
+    return AnswerScoring(tok.encode(answer_prefix(), add_special_tokens=False), first)
+
+
 def predict(
-    model, tok, variant: str, texts: list[str], golds: list[int], profile: Profile, desc: str = ""
+    model,
+    tok,
+    variant: str,
+    texts: list[str],
+    golds: list[int],
+    profile: Profile,
+    desc: str = "",
+    score_during_generation: bool = True,
 ) -> list[dict[str, Any]]:
     """Predictions with per-label scores. Q->A, Q->AR and zero-shot: label scoring (no parse failures).
     Q->RA: greedy generation, parsed (failures reported, never mapped to a class), plus the constrained variant
-    that scores the six labels after the generated reasoning."""
+    that scores the six labels after the generated reasoning: taken from the generation pass where a row wrote
+    the answer line (`score_during_generation`; same scores, tested), else from a second pass."""
     bs = profile.classifier.predict_batch_size
     base_prompts = [classifier_prompt(tok, t) for t in texts]
     rows: list[dict[str, Any]] = []
@@ -169,12 +218,15 @@ def predict(
         profile.classifier.max_new_tokens,
         bs,
         desc=f"{desc} generating",
+        answer_scoring=answer_scoring(tok) if score_during_generation else None,
     )
     reasonings = [split_reasoning(g.text, "qra") for g in gens]
-    constrained_prompts = [
-        labels_after_reasoning_prompt(tok, t, r) for t, r in zip(texts, reasonings, strict=True)
-    ]
-    scores = score_labels(model, tok, constrained_prompts, bs, desc=f"{desc} constrained scoring")
+    scores, reused = labels_after_generated_reasoning(model, tok, texts, gens, bs, desc)
+    print(
+        f"[predict] {desc}: labels after the reasoning scored during generation for {reused:,} of "
+        f"{len(texts):,} rows, {len(texts) - reused:,} in a second pass",
+        flush=True,
+    )
     for t, g, gen, r, s in zip(texts, golds, gens, reasonings, scores, strict=True):
         parsed = parse_answer(gen.text)
         rows.append(

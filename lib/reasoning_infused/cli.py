@@ -37,6 +37,13 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_prepare_model(args) -> int:
+    from .modeling import prepare_model
+
+    print(f"[prepare-model] {prepare_model(_profile(args).model)}")
+    return 0
+
+
 def cmd_train_generator(args) -> int:
     from .generator import train_generator
 
@@ -162,7 +169,12 @@ def cmd_reproduce(args) -> int:
 
     out = check_reproducible(_profile(args), args.variant, args.split)
     print(json.dumps(out, indent=2))
-    return 0 if out["identical_predictions"] == out["rows"] else 1
+    same = [
+        out[k]
+        for k in ("identical_predictions", "identical_generations", "identical_constrained")
+        if k in out
+    ]
+    return 0 if all(n == out["rows"] for n in same) else 1
 
 
 def cmd_artifacts(args) -> int:
@@ -216,6 +228,40 @@ def cmd_quality(args) -> int:
     return 0
 
 
+def cmd_engine_check(args) -> int:
+    from .engine_check import engine_check, engine_check_table
+
+    p = _profile(args)
+    report = engine_check(p, args.backend, profile_arg=args.profile)
+    print(engine_check_table(report))
+    print(f"[engine-check] written to {p.results_dir / f'engine_check_{args.backend}.json'}")
+    return 0
+
+
+def cmd_generator_sweep(args) -> int:
+    from .generator_sweep import candidate_profile, load_sweep, run_sweep, sweep_table
+
+    try:
+        sweep = load_sweep(args.sweep)
+    except (ProfileError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        from . import artifacts
+
+        for c in sweep.candidates:
+            p = candidate_profile(sweep, c)
+            trained = artifacts.generator_artifact(p).is_complete()
+            made = artifacts.heldout_reasonings_artifact(p, sweep.rows, sweep.seed).is_complete()
+            print(
+                f"[generator-sweep] {c.name}: {', '.join(c.overrides) or 'the profile as it is'}; generator "
+                f"{'in the store' if trained else 'to train'}, held-out reasonings {'in the store' if made else 'to write'}"
+            )
+        return 0
+    print(sweep_table(run_sweep(sweep)))
+    return 0
+
+
 def cmd_gpu_smoke(args) -> int:
     from .gpu_smoke import run_gpu_smoke
 
@@ -250,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         return sp
 
     add("data", cmd_data, "summarise and check the data")
+    add("prepare-model", cmd_prepare_model, "make the base model ready (the packaged GGUF dequantised once)")
     add("train-generator", cmd_train_generator, "stage 1: fine-tune the reasoning generator").add_argument(
         "--force", action="store_true", help="retrain (the old run is renamed, not deleted)"
     )
@@ -298,6 +345,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     sp.add_argument("--bootstrap-samples", type=int, default=1000)
     sp.add_argument("--readme", help="write the table between the QUALITY markers of this README")
+    sp = add(
+        "engine-check",
+        cmd_engine_check,
+        "a CTranslate2 engine against the default decoding: reasoning quality and Q->RA validation accuracy",
+    )
+    sp.add_argument("--backend", default="ct2-int8", choices=["ct2", "ct2-int8"])
+    sp = sub.add_parser(
+        "generator-sweep",
+        help="train and compare generator candidates on held-out training rows; the declared rule picks one",
+    )
+    sp.add_argument("sweep", help="a sweep YAML, e.g. configs/generator_sweep.yaml")
+    sp.add_argument("--dry-run", action="store_true", help="list the candidates and what is in the store")
+    sp.set_defaults(fn=cmd_generator_sweep)
     sp = sub.add_parser(
         "gpu-smoke",
         help="on a CUDA machine: smoke study in bf16, the DDP launch on all GPUs, the default study's compute",

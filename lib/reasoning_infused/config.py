@@ -119,6 +119,10 @@ class AugmentConfig:
     top_p: float = 0.95
     # Seed of sampled decoding (unused, and not part of the augmentation's key, when do_sample is false).
     seed: int = 0
+    # Repetition control (transformers backend; in the key only when set): never repeat an n-gram of this size
+    # (0 = off), and divide a repeated token's logit by this penalty (1.0 = off).
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
     # Rows flagged by the quality rules are kept in the file; the classifier drops them only if this is true.
     drop_flagged: bool = False
 
@@ -328,6 +332,14 @@ def _validate(p: Profile) -> None:
         "augment.backend",
         "ct2 decodes greedily only (its sampling is not reproducible); use transformers for do_sample",
     )
+    check(p.augment.no_repeat_ngram_size >= 0, "augment.no_repeat_ngram_size", "must be >= 0 (0 = off)")
+    check(p.augment.repetition_penalty >= 1.0, "augment.repetition_penalty", "must be >= 1.0 (1.0 = off)")
+    check(
+        p.augment.backend == "transformers"
+        or (p.augment.no_repeat_ngram_size == 0 and p.augment.repetition_penalty == 1.0),
+        "augment.backend",
+        "repetition control (no_repeat_ngram_size, repetition_penalty) needs the transformers backend",
+    )
     check(
         p.classifier.backend in {"transformers", "vllm", "ct2", "ct2-int8"},
         "classifier.backend",
@@ -387,6 +399,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key, yaml.safe_load(value)
     except yaml.YAMLError as e:
         raise ProfileError(f"{key}: value {value!r} is not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def override_args(p: Profile) -> list[str]:
+    """The profile's overrides as `key=value` strings that `load_profile` and `--set` accept again."""
+    return [f"{k}={json.dumps(v)}" for k, v in p.overrides.items()]
 
 
 def available_profiles() -> list[str]:

@@ -340,6 +340,20 @@ def classifier_train_rows(d: DataConfig) -> Dataset:
     return stratified_subsample(train, d.train_size, d.seed)
 
 
+def heldout_train_rows(d: DataConfig, n: int, seed: int) -> Dataset:
+    """A stratified sample of n emotion training rows outside the classifier's training subsample (with row ids):
+    rows to judge generated reasonings on that no classifier of this profile trains on."""
+    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train = train.add_column("id", list(range(len(train))))
+    used = set(classifier_train_rows(d)["id"])
+    rest = train.filter(lambda r: r["id"] not in used)
+    if n > len(rest):
+        raise DataError(
+            f"{n} held-out training rows requested, only {len(rest)} outside the training subsample"
+        )
+    return stratified_subsample(rest, n, seed)
+
+
 def evaluation_sets(d: DataConfig, include_ood: bool = True) -> dict[str, Dataset]:
     """validation (for choices), test (reported), and the out-of-domain sets (evaluation only)."""
     sets = {

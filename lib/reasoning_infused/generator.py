@@ -11,7 +11,7 @@ from datasets import Dataset
 from . import artifacts
 from .config import Profile
 from .data import load_reasoning_triples
-from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained
+from .modeling import load_model_and_tokenizer, load_tokenizer, load_trained, release_memory
 from .prompts import generator_prompt, prompt_version
 from .training import SFTExample, completion_loss, distributed_state, train_sft
 
@@ -76,9 +76,11 @@ def train_generator(profile: Profile, force: bool = False) -> dict[str, Any]:
         return meta
     t0 = time.time()
     held = generator_examples(tok, held_rows)
+    release_memory()  # the training's model and optimizer state
     base, btok = load_model_and_tokenizer(profile.model)
     before = completion_loss(base, btok, held)
     del base
+    release_memory()
     trained, ttok = load_trained(profile.model, out)
     after = completion_loss(trained, ttok, held)
     held_rows.to_json(out / "heldout_triples.jsonl")

@@ -1,7 +1,9 @@
-"""Batched generation (transformers or vLLM backends) and label scoring.
+"""Batched generation (transformers, CTranslate2 or vLLM backends) and label scoring.
 
 Generation sorts prompts by length, pads on the left, uses the KV cache and is greedy by default. Label scoring
-picks a class in one forward pass: the log-probability of each label's first token after `Answer:`.
+picks a class in one forward pass: the log-probability of each label's first token after `Answer:`. The
+transformers greedy path can also score the labels while it generates, at the point where a row writes the answer
+prefix (`AnswerScoring`), so Q->RA's "labels after the reasoning" need no second pass for those rows.
 """
 
 from __future__ import annotations
@@ -22,10 +24,29 @@ from .data import LABELS
 
 
 @dataclass
+class AnswerScoring:
+    """Score labels during greedy generation: when a row's generated tokens first end with `trigger` (the answer
+    prefix's tokens), the log-probabilities of `label_ids` (each label's first token) at the next position are the
+    ones `score_labels` would compute on the prompt followed by those generated tokens."""
+
+    trigger: list[int]
+    label_ids: list[int]
+
+
+@dataclass
+class AnswerScores:
+    prefix_ids: list[int]  # the generated tokens up to and including the trigger's first occurrence
+    logprobs: list[float]  # of AnswerScoring.label_ids after them
+
+
+@dataclass
 class Generation:
     text: str
     n_tokens: int  # generated tokens, without the end-of-turn token
     finish_reason: str  # "stop" (end of turn) or "length" (cut at max_new_tokens)
+    # labels scored where the row wrote the answer prefix (AnswerScoring); None when not requested, when the row
+    # never wrote it (or only at its last step) and on backends that cannot (CTranslate2, vLLM)
+    answer_scores: AnswerScores | None = None
 
 
 class GenerationBackend(Protocol):
@@ -42,8 +63,11 @@ class GenerationBackend(Protocol):
         top_p: float = 1.0,
         seed: int = 0,
         desc: str = "generating",
+        answer_scoring: AnswerScoring | None = None,
     ) -> Iterator[tuple[list[int], list[Generation]]]:
-        """Yield (indices into prompts, generations) batch by batch, so callers can stream results to disk."""
+        """Yield (indices into prompts, generations) batch by batch, so callers can stream results to disk.
+        `answer_scoring` is honoured where the backend can (transformers, greedy); elsewhere it is ignored and
+        `Generation.answer_scores` stays None."""
         ...
 
 
@@ -153,6 +177,8 @@ def greedy_generate(
     pad_token_id: int,
     drop_fraction: float = 0.25,
     stats: dict[str, float] | None = None,
+    answer_scoring: AnswerScoring | None = None,
+    answer_scores: dict[int, AnswerScores] | None = None,
 ) -> list[tuple[list[int], str]]:
     """Greedy decoding of one batch of tokenized prompts; returns (generated ids without eos, finish reason).
 
@@ -163,7 +189,11 @@ def greedy_generate(
 
     `stats`, when given, accumulates prefill_seconds, prefill_tokens (computed, padding included),
     decode_seconds, decode_row_steps (rows x steps computed, finished rows still in the batch included) and
-    generated_tokens: where the time goes."""
+    generated_tokens: where the time goes.
+
+    `answer_scoring` with an `answer_scores` dict: row j's `AnswerScores` is stored under j when its generated
+    tokens reach the trigger before its last step (the next step's logits are the label scores; the tokens
+    generated are unchanged)."""
     if max_new_tokens < 1 or not prompts:
         return [([], "length") for _ in prompts]
     t_start = time.perf_counter()
@@ -197,7 +227,17 @@ def greedy_generate(
     done = torch.zeros(b, dtype=torch.bool, device=dev)
     generated: list[list[int]] = [[] for _ in range(b)]
     reasons = ["length"] * b
+    scoring = answer_scoring is not None and answer_scores is not None
+    trigger = answer_scoring.trigger if scoring else []
+    waiting: set[int] = set()  # rows whose next logits are their label scores
     for step in range(max_new_tokens):
+        if waiting:  # `out` was computed on the trigger's last token for these rows
+            live = rows.tolist()
+            picked = [live.index(r) for r in sorted(waiting)]
+            logp = torch.log_softmax(out.logits[picked, -1].float(), -1)[:, answer_scoring.label_ids]
+            for r, lp in zip(sorted(waiting), logp.tolist(), strict=True):
+                answer_scores[r] = AnswerScores(list(generated[r]), lp)
+            waiting.clear()
         for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist(), strict=True):
             if d:
                 continue
@@ -205,6 +245,8 @@ def greedy_generate(
                 reasons[r] = "stop"
             else:
                 generated[r].append(t)
+                if scoring and r not in answer_scores and generated[r][-len(trigger) :] == trigger:
+                    waiting.add(r)
         done = done | (nxt == eos_token_id)
         if step == max_new_tokens - 1 or bool(done.all()):
             break
@@ -256,6 +298,7 @@ class TransformersBackend:
         top_p=1.0,
         seed=0,
         desc="generating",
+        answer_scoring=None,
         **generate_kwargs,
     ):
         tok = self.tok
@@ -263,6 +306,7 @@ class TransformersBackend:
         eos = tok.eos_token_id
         progress = _Progress(len(prompts), desc)
         for batch in _length_sorted_batches([len(e) for e in enc], batch_size):
+            scored: dict[int, AnswerScores] = {}
             if not do_sample and not generate_kwargs and self.fast_greedy:
                 outputs = greedy_generate(
                     self.model,
@@ -271,6 +315,8 @@ class TransformersBackend:
                     eos,
                     tok.pad_token_id,
                     stats=self.stats,
+                    answer_scoring=answer_scoring,
+                    answer_scores=scored,
                 )
             else:
                 outputs = self._generate(
@@ -283,7 +329,8 @@ class TransformersBackend:
                     **generate_kwargs,
                 )
             gens = [
-                Generation(tok.decode(r, skip_special_tokens=True).strip(), len(r), why) for r, why in outputs
+                Generation(tok.decode(r, skip_special_tokens=True).strip(), len(r), why, scored.get(j))
+                for j, (r, why) in enumerate(outputs)
             ]
             progress.update(gens)
             yield batch, gens
@@ -356,6 +403,7 @@ class VLLMBackend:
         top_p=1.0,
         seed=0,
         desc="generating",
+        answer_scoring=None,  # not supported: Generation.answer_scores stays None
     ):  # pragma: no cover - needs a GPU machine
         from vllm import SamplingParams
 
@@ -413,6 +461,7 @@ class CT2Backend:
         top_p=1.0,
         seed=0,
         desc="generating",
+        answer_scoring=None,  # not supported: Generation.answer_scores stays None
     ):
         if do_sample:
             raise ValueError(

@@ -84,6 +84,32 @@ def materialize_smollm2(target: Path | None = None) -> Path:
     return target
 
 
+def prepare_model(cfg: ModelConfig) -> str:
+    """Make the base model ready before any stage needs it; returns what was done, for the log. The packaged
+    GGUF is dequantised once (the study runner does this in its own process, so the ~30 s materialisation's
+    memory never adds to a training's peak); the other sources need nothing here (a hub model downloads on
+    first use)."""
+    if cfg.source != "smollm2-gguf":
+        return f"nothing to prepare for model.source={cfg.source}"
+    target = model_cache_dir() / "smollm2-135m-instruct"
+    existed = (target / "model.safetensors").exists()
+    path = materialize_smollm2()
+    return f"{'already materialised' if existed else 'materialised'}: {path}"
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the operating system (glibc keeps freed heap for reuse): called between loading
+    one model and the next in one process, so that the process's peak is the larger of the two, not their sum."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
+
+
 def smollm2_tokenizer_dir() -> Path:
     """A folder with the SmolLM2 tokenizer: the materialised checkpoint when there is one, else the tokenizer alone
     (~3 MB, saved once from the GGUF). The tiny random model needs the tokenizer but none of the weights."""

@@ -129,6 +129,40 @@ def las(with_reasoning: np.ndarray, text_only: np.ndarray, leaks: np.ndarray) ->
     return float(np.mean(gains)) if gains else float("nan")
 
 
+def las_components(
+    rows: list[dict[str, Any]], folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the simulator right with text + reasoning, right with the text alone (both cross-fitted on the
+    rows), and whether the reasoning leaks the gold label; `las` of them is the rows' LAS."""
+    leaks = np.array([r["label"] in emotions_named(r["reasoning"]) for r in rows])
+    return _cross_fit(rows, True, folds, seed), _cross_fit(rows, False, folds, seed), leaks
+
+
+def paired_las_difference(
+    reference: list[dict[str, Any]],
+    candidate: list[dict[str, Any]],
+    folds: int = 5,
+    seed: int = 0,
+    bootstrap_samples: int = 1000,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """LAS of two reasoning sets for the same rows, and candidate minus reference with a paired bootstrap
+    interval (both computed on the same resampled rows)."""
+    a, b = las_components(reference, folds, seed), las_components(candidate, folds, seed)
+    rng = np.random.default_rng(seed + 5)
+    diffs = []
+    for _ in range(bootstrap_samples):
+        i = rng.integers(0, len(reference), len(reference))
+        diffs.append(las(*(x[i] for x in b)) - las(*(x[i] for x in a)))
+    diffs_arr = np.array([d for d in diffs if d == d])
+    return {
+        "las_reference": las(*a),
+        "las_candidate": las(*b),
+        "difference": las(*b) - las(*a),
+        "ci": _interval(diffs_arr, level),
+    }
+
+
 def _interval(values: np.ndarray, level: float) -> list[float]:
     a = (1 - level) / 2
     return [float(np.quantile(values, a)), float(np.quantile(values, 1 - a))]
@@ -474,3 +508,56 @@ def quality_markdown(report: dict[str, Any]) -> str:
             f"{g['human']['distinct_2']:.3f}).",
         ]
     return "\n".join(lines)
+
+
+# --- paired comparison of two reasoning sets for the same rows (engines, generator candidates) -----------
+
+
+def paired_mean_difference(
+    first: np.ndarray, second: np.ndarray, n_samples: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """Mean of second - first over paired rows (NaN pairs dropped) with a percentile bootstrap interval."""
+    keep = ~(np.isnan(first) | np.isnan(second))
+    d = (second - first)[keep]
+    if not len(d):
+        return {"difference": None, "ci": [None, None], "n": 0}
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_samples, len(d)))].mean(axis=1)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return {
+        "difference": float(d.mean()),
+        "ci": [float(x) for x in np.percentile(means, q)],
+        "n": int(len(d)),
+    }
+
+
+def row_measures(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Per-row quality measures (1/0 or a share; NaN where undefined) of (text, label, reasoning) rows."""
+
+    def share(x: float | None) -> float:
+        return float("nan") if x is None else float(x)
+
+    return {
+        "leaks_gold": np.array([float(r["label"] in emotions_named(r["reasoning"])) for r in rows]),
+        "grounding": np.array([share(grounding(r["text"], r["reasoning"])) for r in rows]),
+        "repetitive": np.array([float(is_degenerate(r["reasoning"])) for r in rows]),
+        "cut_at_limit": np.array([float(r.get("finish_reason") == "length") for r in rows]),
+        "n_tokens": np.array([float(r.get("n_tokens", 0)) for r in rows]),
+    }
+
+
+def compare_reasonings(
+    reference: list[dict[str, Any]], candidate: list[dict[str, Any]], bootstrap_samples: int = 1000
+) -> dict[str, Any]:
+    """Paired per-row differences (candidate - reference) of two decodings of the same rows."""
+    if [r["text"] for r in reference] != [r["text"] for r in candidate]:
+        raise ValueError("the two reasoning sets are not the same rows in the same order")
+    ref, cand = row_measures(reference), row_measures(candidate)
+    same = sum(
+        a["reasoning"].strip() == b["reasoning"].strip() for a, b in zip(reference, candidate, strict=True)
+    )
+    return {
+        "rows": len(reference),
+        "identical_reasonings": same,
+        **{k: paired_mean_difference(ref[k], cand[k], bootstrap_samples) for k in ref},
+    }

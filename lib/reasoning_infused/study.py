@@ -60,6 +60,20 @@ def check_reproducible(profile: Profile, variant: str, split: str = "test") -> d
         "split": split,
         "rows": len(saved),
         "identical_predictions": int(sum(same)),
+        # Q->RA: the generated texts and the labels scored after them as well (scores are those labels')
+        **(
+            {
+                "identical_generations": sum(
+                    a["generated"] == b["generated"] for a, b in zip(saved, again, strict=True)
+                ),
+                "identical_constrained": sum(
+                    a["predicted_constrained"] == b["predicted_constrained"]
+                    for a, b in zip(saved, again, strict=True)
+                ),
+            }
+            if variant == "qra"
+            else {}
+        ),
         "max_score_difference": float(np.max(diffs)) if diffs else 0.0,
         "code_version": code_version(),
         "checked_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -179,6 +193,10 @@ def run_study(
     t_start = time.time()
     claim_results_dir(profile)
     stages: list[tuple[str, tuple[str, ...]]] = [
+        (
+            "prepare_model",
+            ("prepare-model",),
+        ),  # own process: the materialisation's memory stays out of training
         ("train_generator", ("train-generator",)),
         ("augment", ("augment",)),
     ]
