@@ -434,3 +434,50 @@ def test_arm_story_reads_the_intervals_and_the_shift_against_the_seeds_arm():
     text = arm_story("data_8k", other, seeds)
     assert "includes 0" in text and "against the seeds arm (-17.7) a shift of +15.7" in text
     assert "**Hypothesis.** H." in text and "| test |" in text
+
+
+def test_the_out_of_domain_reading_is_built_from_the_arm_file():
+    from reasoning_infused.report import finding_ood_arm
+
+    def seed(s, diff, love, anger, sens):
+        comp = {
+            "first": "qa",
+            "second": "qra_selected",
+            "n": 100,
+            "accuracy_difference": diff,
+            "per_gold_class": {
+                "love": {"net_rows_second_minus_first": love},
+                "anger": {"net_rows_second_minus_first": anger},
+            },
+        }
+        return {
+            "seed": s,
+            "sets": {
+                "test": {"comparisons": []},
+                "ood_goemotions": {
+                    "comparisons": [comp],
+                    "label_space_sensitivity": {
+                        "qa": {"accuracy_as_scored": sens, "accuracy_within_label_space": sens + 0.1}
+                    },
+                },
+            },
+        }
+
+    arm = {
+        "per_seed": [seed(0, 0.08, 10, -2, 0.5), seed(1, 0.04, 6, -2, 0.7)],
+        "summary": {
+            "ood_goemotions:qra_selected-qa": {
+                "accuracy_difference": {"seeds": 2, "mean": 0.06, "ci": [-0.19, 0.31]}
+            }
+        },
+    }
+    text = finding_ood_arm("pools", arm)
+    assert text.startswith("Arm `pools` (2 seeds): goemotions (100 rows)")
+    assert "+8.0, +4.0 points for seeds 0, 1, mean +6.0, t-interval [−19.0, +31.0]" in text
+    assert (
+        "net rows +8, +4, of which gold *love* contributes +10, +6 and the other classes together −2, −2"
+        in text
+    )
+    assert "moves Q→A from 0.600 to 0.700 (mean over seeds)" in text
+    assert "test" not in text
+    assert finding_ood_arm("pools", {**arm, "partial": True}).startswith("Arm `pools` (interim, 2 seeds)")

@@ -145,6 +145,12 @@ def cmd_report(args) -> int:
             interim = json.loads((abl.results_dir / f"{a}.partial.json").read_text())
             arms[a] = {**interim, "hypothesis": arm.hypothesis, "outcome": arm.outcome}
         section, marker = ablation_section(summary, arms), "ABLATIONS"
+        if args.readme and "ood_full_pools" in arms:  # the README's out-of-domain reading, from that arm
+            from .report import finding_ood_arm
+
+            update_readme(
+                args.readme, finding_ood_arm("ood_full_pools", arms["ood_full_pools"]), "OOD_READING"
+            )
     else:
         p = _profile(args)
         metrics = json.loads((p.results_dir / "metrics.json").read_text())

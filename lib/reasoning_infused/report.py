@@ -625,6 +625,58 @@ def finding_heldout_loss(before: float, after: float) -> str:
     )
 
 
+def _signed(values: list[float], scale: float = 100, fmt: str = "+.1f") -> str:
+    return ", ".join(f"{v * scale:{fmt}}".replace("-", "−") for v in values)
+
+
+def finding_ood_arm(name: str, r: dict[str, Any], second: str = "qra_selected", first: str = "qa") -> str:
+    """Per out-of-domain set of an arm: the per-seed differences of `second` − `first` with mean and t-interval,
+    where the net rows come from (the gold class that contributes most against all the others), and, for a set
+    with fewer classes, the label-space sensitivity averaged over seeds. The numbers are the arm file's."""
+    seeds = [row["seed"] for row in r["per_seed"]]
+    state = "interim, " if r.get("partial") else ""
+    parts = []
+    for s in [x for x in r["per_seed"][0]["sets"] if x.startswith("ood_")]:
+        comps = [
+            next(c for c in row["sets"][s]["comparisons"] if c["second"] == second and c["first"] == first)
+            for row in r["per_seed"]
+        ]
+        n = comps[0]["n"]
+        summ = r["summary"].get(f"{s}:{second}-{first}", {}).get("accuracy_difference", {})
+        text = (
+            f"{s.removeprefix('ood_')} ({n:,} rows): {_short(second)} − {_short(first)} = "
+            f"{_signed([c['accuracy_difference'] for c in comps])} points for seeds {', '.join(map(str, seeds))}"
+        )
+        if summ.get("seeds", 0) > 1:
+            lo, hi = summ["ci"]
+            text += f", mean {_signed([summ['mean']])}, t-interval [{_signed([lo])}, {_signed([hi])}]"
+        per_class = [c.get("per_gold_class") for c in comps]
+        if all(per_class):
+            total = [sum(v["net_rows_second_minus_first"] for v in pc.values()) for pc in per_class]
+            top = max(
+                per_class[0], key=lambda k: abs(sum(pc[k]["net_rows_second_minus_first"] for pc in per_class))
+            )
+            top_rows = [pc[top]["net_rows_second_minus_first"] for pc in per_class]
+            text += (
+                f"; net rows {_signed(total, 1, '+d')}, of which gold *{top}* contributes {_signed(top_rows, 1, '+d')} "
+                f"and the other classes together {_signed([t - k for t, k in zip(total, top_rows, strict=True)], 1, '+d')}"
+            )
+        sens = [row["sets"][s].get("label_space_sensitivity") for row in r["per_seed"]]
+        if all(sens):
+            moves = []
+            for c in [c for c in (first, "qra_constrained") if c in sens[0]]:
+                before = sum(x[c]["accuracy_as_scored"] for x in sens) / len(sens)
+                after = sum(x[c]["accuracy_within_label_space"] for x in sens) / len(sens)
+                moves.append(f"{_short(c)} from {before:.3f} to {after:.3f}")
+            text += (
+                "; picking among the set's own classes instead moves "
+                + " and ".join(moves)
+                + " (mean over seeds)"
+            )
+        parts.append(text)
+    return f"Arm `{name}` ({state}{len(seeds)} seeds): " + "; ".join(parts) + "."
+
+
 def _interval_reading(ci: list[float]) -> str:
     if ci[1] < 0:
         return "lies below 0"
