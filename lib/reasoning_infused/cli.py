@@ -241,6 +241,11 @@ def cmd_engine_check(args) -> int:
     report = engine_check(p, args.backend, profile_arg=args.profile)
     print(engine_check_table(report))
     print(f"[engine-check] written to {p.results_dir / f'engine_check_{args.backend}.json'}")
+    if args.readme:
+        from .report import update_readme
+
+        update_readme(args.readme, engine_check_table(report), "ENGINE_CHECK")
+        print(f"updated {args.readme}")
     return 0
 
 
@@ -264,7 +269,14 @@ def cmd_generator_sweep(args) -> int:
                 f"{'in the store' if trained else 'to train'}, held-out reasonings {'in the store' if made else 'to write'}"
             )
         return 0
-    print(sweep_table(run_sweep(sweep)))
+    result = run_sweep(sweep)
+    print(sweep_table(result))
+    if args.readme:
+        from .generator_sweep import sweep_markdown
+        from .report import update_readme
+
+        update_readme(args.readme, sweep_markdown(result), "GENERATOR_SWEEP")
+        print(f"updated {args.readme}")
     return 0
 
 
@@ -357,12 +369,14 @@ def main(argv: list[str] | None = None) -> int:
         "a CTranslate2 engine against the default decoding: reasoning quality and Q->RA validation accuracy",
     )
     sp.add_argument("--backend", default="ct2-int8", choices=["ct2", "ct2-int8"])
+    sp.add_argument("--readme", help="write the summary between the ENGINE_CHECK markers of this README")
     sp = sub.add_parser(
         "generator-sweep",
         help="train and compare generator candidates on held-out training rows; the declared rule picks one",
     )
     sp.add_argument("sweep", help="a sweep YAML, e.g. configs/generator_sweep.yaml")
     sp.add_argument("--dry-run", action="store_true", help="list the candidates and what is in the store")
+    sp.add_argument("--readme", help="write the table between the GENERATOR_SWEEP markers of this README")
     sp.set_defaults(fn=cmd_generator_sweep)
     sp = sub.add_parser(
         "gpu-smoke",

@@ -177,7 +177,7 @@ def _run_in_process(p: Profile, step: tuple[str, ...]) -> None:
 
 
 def engine_check_table(report: dict[str, Any]) -> str:
-    """A short plain-text summary for the terminal and the README."""
+    """A Markdown list (readable in a terminal too): every paired difference, the times and the verdict."""
 
     def pts(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:+.1f}"
@@ -185,36 +185,50 @@ def engine_check_table(report: dict[str, Any]) -> str:
     def ci(c: list[float | None]) -> str:
         return "[n/a]" if c[0] is None else f"[{100 * c[0]:+.1f}, {100 * c[1]:+.1f}]"
 
-    a = report["augmentation"]
+    def secs(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.0f} s"
+
+    a, t = report["augmentation"], report["generation_seconds"]
     lines = [
-        f"{report['backend']} against {report['reference']} (candidate - reference, points, paired 95% intervals)",
-        f"augmentation: {a['identical_reasonings']:,} of {a['rows']:,} reasonings identical",
+        f"`{report['backend']}` against `{report['reference']}` on the default profile ({report['split']} only; "
+        "candidate − reference in points with paired 95% bootstrap intervals; code "
+        f"`{report['code_version']}`):",
+        f"- augmentation of the {a['rows']:,} training rows: {a['identical_reasonings']:,} reasonings identical; "
+        f"generation {secs(t['augment_reference'])} → {secs(t['augment_candidate'])}",
     ]
     for k in ("leaks_gold", "grounding", "repetitive", "cut_at_limit"):
-        lines.append(f"  {k}: {pts(a[k]['difference'])} {ci(a[k]['ci'])}")
-    lines.append(
-        f"  mean tokens: {a['n_tokens']['difference']:+.2f} {[round(x, 2) for x in a['n_tokens']['ci']]}"
-    )
+        lines.append(f"  - {k.replace('_', ' ')}: {pts(a[k]['difference'])} {ci(a[k]['ci'])}")
+    lo, hi = a["n_tokens"]["ci"]
+    lines.append(f"  - mean length: {a['n_tokens']['difference']:+.2f} tokens [{lo:+.2f}, {hi:+.2f}]")
     q = report["augmentation_quality"]
     lines.append(
-        f"  LAS: reference {100 * q['reference']['informativeness']['las']:.1f}, candidate "
-        f"{100 * q['candidate']['informativeness']['las']:.1f}"
+        f"  - LAS: {100 * q['reference']['informativeness']['las']:+.1f} → "
+        f"{100 * q['candidate']['informativeness']['las']:+.1f}"
     )
     for part, title in (
-        ("augmentation_qra_validation", "Q->RA trained on its reasonings, validation"),
-        ("inference_qra_validation", "Q->RA decoded by it, validation"),
+        ("augmentation_qra_validation", "Q→RA trained on the candidate's reasonings"),
+        ("inference_qra_validation", "the default Q→RA decoded by the candidate"),
     ):
         r = report[part]
-        lines.append(f"{title}: {r['identical_generations']:,} of {r['rows']:,} generations identical")
+        extra = (
+            f"; generation {secs(t['qra_validation_reference'])} → {secs(t['qra_validation_candidate'])}"
+            if part == "inference_qra_validation"
+            else ""
+        )
+        lines.append(f"- {title}: {r['identical_generations']:,} of {r['rows']:,} outputs identical{extra}")
         for name in ("free", "constrained"):
             v = r[name]
             lines.append(
-                f"  {name}: {v['accuracy_reference']:.3f} -> {v['accuracy_candidate']:.3f}, "
+                f"  - {name}: accuracy {v['accuracy_reference']:.3f} → {v['accuracy_candidate']:.3f}, "
                 f"{pts(v['accuracy_difference'])} {ci(v['accuracy_difference_ci'])}, McNemar p = "
                 f"{v['mcnemar']['p_value']:.3g}"
             )
     lines.append(
-        "within noise: "
-        + ("yes" if report["within_noise"] else "no (" + ", ".join(report["intervals_excluding_zero"]) + ")")
+        "- **within noise: "
+        + (
+            "yes**"
+            if report["within_noise"]
+            else "no** (" + ", ".join(report["intervals_excluding_zero"]) + ")"
+        )
     )
     return "\n".join(lines)

@@ -237,3 +237,22 @@ def sweep_table(result: dict[str, Any]) -> str:
             f"{'reference' if a is None else ('yes' if c['qualifies'] else 'no')} |"
         )
     return "\n".join(out)
+
+
+def sweep_markdown(result: dict[str, Any]) -> str:
+    """The README block: where the numbers come from, the rule, the table and the choice."""
+    chosen = result["chosen"]
+    return "\n".join(
+        [
+            f"Sweep `{result['sweep']}` (code `{result['code_version']}`, {result['finished_at']}): "
+            f"{result['rows']} {result['rows_are']}; differences against `{result['reference']}` on the same rows, "
+            "in points with paired 95% bootstrap intervals.",
+            "",
+            sweep_table(result),
+            "",
+            f"**Rule, declared before the runs:** {result['rule']}",
+            "",
+            "**Chosen:** "
+            + (f"`{chosen}`." if chosen else f"none qualifies; `{result['reference']}` stays the default."),
+        ]
+    )
