@@ -111,7 +111,15 @@ def heldout_reasonings(profile: Profile, rows: int, seed: int) -> list[dict[str,
     ]
     path.unlink(missing_ok=True)  # rows of an interrupted run: never trusted (the artifact was not finished)
     append_jsonl(path, out)
-    art.finish({"rows": len(out), "wall_seconds": time.time() - t0, "code_version": code_version()}, profile)
+    art.finish(
+        {
+            "rows": len(out),
+            "wall_seconds": time.time() - t0,
+            "code_version": code_version(),
+            "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+        profile,
+    )
     return out
 
 

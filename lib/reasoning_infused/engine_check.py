@@ -75,8 +75,9 @@ def within_noise(report: dict[str, Any]) -> tuple[bool, list[str]]:
 
 
 def _quality_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keys = ("text", "label", "reasoning", "n_tokens", "finish_reason")
-    return [{k: r[k] for k in keys if k in r} for r in rows]
+    """Rows for the quality report, in row-id order (a file's order is the order its rows were generated in)."""
+    keys = ("id", "text", "label", "reasoning", "n_tokens", "finish_reason")
+    return sorted(({k: r[k] for k in keys if k in r} for r in rows), key=lambda r: r["id"])
 
 
 def engine_check(
