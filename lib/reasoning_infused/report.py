@@ -105,6 +105,9 @@ def results_table(metrics: dict[str, Any]) -> str:
             "",
             f"### Out of domain: {name} (evaluation only)",
             "",
+            "A stratified sample (`data.ood_size`) of the pool, one training seed; the full pools over three training "
+            "seeds, with the same breakdown, are arm `ood_full_pools` of the ablation study (below).",
+            "",
             _fmt_table(results_frame(metrics, ood_set=name)),
         ]
         for c in metrics.get("comparisons", []):
