@@ -172,8 +172,10 @@ def _measured_rates() -> dict[str, float]:
             continue
         meta = json.loads((Path(row["path"]) / "metadata.json").read_text())
         if row["stage"] == "classifier" and meta.get("rows"):
+            # per data row and epoch (the multi-task classifier trains on two examples per data row)
+            data_rows = meta.get("train_rows") or meta["rows"]
             per_variant.setdefault(f"train_row_{meta['variant']}", []).append(
-                meta["wall_seconds"] / meta["rows"]
+                meta["wall_seconds"] / (data_rows * (meta.get("epochs") or 1.0))
             )
         elif row["stage"] == "augment" and meta.get("rows") and meta.get("wall_seconds"):
             per_variant.setdefault("augment_row", []).append(meta["wall_seconds"] / meta["rows"])
@@ -197,11 +199,15 @@ def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = N
                 if v != "qa" and not artifacts.augment_artifact(p).is_complete():
                     total += n_train * rates["augment_row"]
                 if not artifacts.classifier_artifact(p, v).is_complete():
-                    total += (
-                        n_train
-                        * p.classifier.train.num_epochs
-                        * rates.get(f"train_row_{v}", rates["train_row"])
-                    )
+                    if (
+                        v == "multitask" and "train_row_multitask" not in rates
+                    ):  # a Q->A and a Q->R example per row
+                        per_row = rates.get("train_row_qa", rates["train_row"]) + rates.get(
+                            "train_row_qra", rates["train_row"]
+                        )
+                    else:
+                        per_row = rates.get(f"train_row_{v}", rates["train_row"])
+                    total += n_train * p.classifier.train.num_epochs * per_row
                 for s in _sets_of(arm):
                     if not artifacts.predictions_artifact(p, v, s).is_complete():
                         if s in ("test", "validation"):

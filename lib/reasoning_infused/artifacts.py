@@ -26,7 +26,7 @@ from typing import Any
 from .config import Profile, TrainConfig, flatten, settings_diff
 from .data import DataConfig, emotion_fingerprint, evaluation_set_identity, reasoning_fingerprint
 from .locations import store_root
-from .prompts import VARIANTS, prompt_version
+from .prompts import VARIANTS, multitask_version, prompt_version
 from .provenance import read_jsonl, write_json
 
 STAGES = ("generator", "augment", "classifier", "predictions", "heldout_reasonings")
@@ -249,6 +249,8 @@ def classifier_artifact(p: Profile, variant: str) -> Artifact:
         ):  # (absent when none: the keys of earlier runs stay valid)
             settings["reasoning_transform"] = p.classifier.reasoning_transform
         inputs["augment"] = augment_artifact(p).key
+    if variant == "multitask":
+        settings["multitask_prompt_version"] = multitask_version()
     return Artifact(
         "classifier",
         settings,

@@ -332,6 +332,11 @@ def _validate(p: Profile) -> None:
         "augment.backend",
         "ct2 decodes greedily only (its sampling is not reproducible); use transformers for do_sample",
     )
+    check(
+        not ("multitask" in p.classifier.variants and p.classifier.train.label_loss_share > 0),
+        "classifier.train.label_loss_share",
+        "the multi-task classifier's explain task has no label to weight: leave label_loss_share at 0",
+    )
     check(p.augment.no_repeat_ngram_size >= 0, "augment.no_repeat_ngram_size", "must be >= 0 (0 = off)")
     check(p.augment.repetition_penalty >= 1.0, "augment.repetition_penalty", "must be >= 1.0 (1.0 = off)")
     check(

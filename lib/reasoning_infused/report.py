@@ -13,6 +13,7 @@ DISPLAY_NAMES = {
     "qra_constrained": "Q→RA, labels scored after the reasoning (LoRA)",
     "qra_selected": "Q→RA, decoding chosen on validation (LoRA)",
     "qar": "Q→AR (LoRA)",
+    "multitask": "multi-task Q→A + Q→R (LoRA)",
     "zero_shot": "zero-shot base model",
     "majority": "majority class",
     "tfidf_same_examples": "TF-IDF + LR, same training examples",
@@ -441,6 +442,7 @@ SHORT_NAMES = {
     "qra_constrained": "Q→RA (labels scored after its reasoning)",
     "qra_selected": "Q→RA (decoding chosen on validation)",
     "qar": "Q→AR",
+    "multitask": "multi-task",
 }
 
 
@@ -704,7 +706,7 @@ def arm_story(name: str, r: dict[str, Any], reference: dict[str, Any] | None = N
     ]
     words = []
     for key, sm in r["summary"].items():
-        if sm["second"] not in ("qra_selected", "qar") or sm["accuracy_difference"]["seeds"] < 2:
+        if sm["second"] not in ("qra_selected", "qar", "multitask") or sm["accuracy_difference"]["seeds"] < 2:
             continue
         a = sm["accuracy_difference"]
         text = (
