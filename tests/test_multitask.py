@@ -64,3 +64,39 @@ def test_the_multitask_arm_control_trains_the_same_number_of_optimizer_steps():
     assert control.classifier.variants == ["qa"] and multi.classifier.variants == ["multitask"]
     steps = lambda p, per_row: p.data.train_size * per_row * p.classifier.train.num_epochs  # noqa: E731
     assert steps(control, 1) == steps(multi, 2)  # examples seen = optimizer steps x effective batch
+
+
+def test_several_sampled_reasonings_per_row_are_keyed_and_trained_on(smoke_study):
+    from reasoning_infused.artifacts import augment_artifacts, augmented_dataset
+    from reasoning_infused.augment import augment
+
+    with pytest.raises(ProfileError, match="reasoning_samples"):
+        load_profile("smoke", ["classifier.reasoning_samples=2"])  # greedy samples would be identical
+    one = load_profile("smoke", ["augment.do_sample=true"])
+    two = load_profile(
+        "smoke", ["augment.do_sample=true", "classifier.reasoning_samples=2", "classifier.variants=[qra]"]
+    )
+    arts = augment_artifacts(two)
+    assert len({a.key for a in arts}) == 2 and arts[0].key == augment_artifacts(one)[0].key
+    key = classifier_artifact(two, "qra")
+    assert set(key.inputs) == {"augment_0", "augment_1"} and key.settings["reasoning_samples"] == 2
+    assert set(classifier_artifact(one, "qra").inputs) == {"augment"}  # unchanged when 1
+    augment(two)
+    assert all(a.is_complete() for a in arts)
+    from reasoning_infused.artifacts import sample_profiles
+
+    usable = [r for q in sample_profiles(two) for r in augmented_dataset(q) if r["reasoning"].strip()]
+    assert len(usable) > len(augmented_dataset(one))  # rows from both samples
+    meta = train_classifier(two, "qra")
+    assert meta["train_rows"] == len(usable)  # every row with each of its sampled reasonings
+
+
+def test_the_four_reasonings_arm_control_trains_the_same_number_of_optimizer_steps():
+    from reasoning_infused.ablate import experiment_profile, load_ablation
+    from reasoning_infused.locations import REPO_ROOT
+
+    abl = load_ablation(REPO_ROOT / "ablations" / "qra_gap.yaml")
+    arm = next(a for a in abl.arms if a.name == "four_reasonings")
+    control, qra = experiment_profile(abl, arm, 0, True), experiment_profile(abl, arm, 0, False)
+    assert qra.classifier.reasoning_samples == 4 and qra.augment.do_sample
+    assert control.data.train_size * control.classifier.train.num_epochs == qra.data.train_size * 4

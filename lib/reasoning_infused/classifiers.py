@@ -85,7 +85,8 @@ def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
             {"id": i, "text": t, "label": LABELS[y]}
             for i, t, y in zip(ds["id"], ds["text"], ds["label"], strict=True)
         ]
-    ds = artifacts.augmented_dataset(profile)
+    # one augmentation, or k sampled ones (classifier.reasoning_samples): every row then appears k times
+    ds = [r for q in artifacts.sample_profiles(profile) for r in artifacts.augmented_dataset(q)]
     keep = [r for r in ds if r["reasoning"].strip() and not (profile.augment.drop_flagged and r["flagged"])]
     if len(keep) < len(ds):
         print(
