@@ -137,6 +137,8 @@ def test_engine_check_compares_both_places_that_generate(smoke_study, capsys):
     n_train = len(read_reasonings(p))
     assert report["augmentation"]["rows"] == n_train
     assert 0 <= report["augmentation"]["identical_reasonings"] <= n_train
+    las = report["augmentation"]["las"]  # paired: both LAS on the same resampled rows
+    assert las["difference"] == pytest.approx(las["las_candidate"] - las["las_reference"])
     for part in ("augmentation_qra_validation", "inference_qra_validation"):
         r = report[part]
         assert r["rows"] == p.data.val_size

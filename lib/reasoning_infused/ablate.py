@@ -172,8 +172,10 @@ def _measured_rates() -> dict[str, float]:
             continue
         meta = json.loads((Path(row["path"]) / "metadata.json").read_text())
         if row["stage"] == "classifier" and meta.get("rows"):
+            # per data row and epoch (the multi-task classifier trains on two examples per data row)
+            data_rows = meta.get("train_rows") or meta["rows"]
             per_variant.setdefault(f"train_row_{meta['variant']}", []).append(
-                meta["wall_seconds"] / meta["rows"]
+                meta["wall_seconds"] / (data_rows * (meta.get("epochs") or 1.0))
             )
         elif row["stage"] == "augment" and meta.get("rows") and meta.get("wall_seconds"):
             per_variant.setdefault("augment_row", []).append(meta["wall_seconds"] / meta["rows"])
@@ -186,22 +188,31 @@ def _measured_rates() -> dict[str, float]:
 
 
 def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = None) -> float:
-    """CPU minutes of the work an arm still has to do (artifacts already in the store cost nothing)."""
+    """CPU minutes of the work an arm still has to do (artifacts already in the store cost nothing; an artifact
+    several experiments share, such as an augmentation, is counted once)."""
     rates = rates or _measured_rates()
     total = 0.0
+    counted: set[str] = set()
     for seed in arm.seeds:
         for control in (True, False):
             p = experiment_profile(abl, arm, seed, control)
             n_train = p.data.train_size or 16000
+            k = p.classifier.reasoning_samples
+            if any(v != "qa" for v in p.classifier.variants):  # the augmentation(s) those variants read
+                for a in artifacts.augment_artifacts(p):
+                    if a.key not in counted and not a.is_complete():
+                        total += n_train * rates["augment_row"]
+                    counted.add(a.key)
             for v in p.classifier.variants:
-                if v != "qa" and not artifacts.augment_artifact(p).is_complete():
-                    total += n_train * rates["augment_row"]
                 if not artifacts.classifier_artifact(p, v).is_complete():
-                    total += (
-                        n_train
-                        * p.classifier.train.num_epochs
-                        * rates.get(f"train_row_{v}", rates["train_row"])
-                    )
+                    per_row = rates.get(f"train_row_{v}", rates["train_row"])
+                    if v == "multitask" and "train_row_multitask" not in rates:
+                        # not measured yet: a Q->A and a Q->R example per row
+                        per_row = rates.get("train_row_qa", rates["train_row"]) + rates.get(
+                            "train_row_qra", rates["train_row"]
+                        )
+                    rows = n_train * (1 if v == "qa" else k)  # k reasonings per row (reasoning_samples)
+                    total += rows * p.classifier.train.num_epochs * per_row
                 for s in _sets_of(arm):
                     if not artifacts.predictions_artifact(p, v, s).is_complete():
                         if s in ("test", "validation"):

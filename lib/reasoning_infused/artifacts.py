@@ -26,7 +26,7 @@ from typing import Any
 from .config import Profile, TrainConfig, flatten, settings_diff
 from .data import DataConfig, emotion_fingerprint, evaluation_set_identity, reasoning_fingerprint
 from .locations import store_root
-from .prompts import VARIANTS, prompt_version
+from .prompts import VARIANTS, multitask_version, prompt_version
 from .provenance import read_jsonl, write_json
 
 STAGES = ("generator", "augment", "classifier", "predictions", "heldout_reasonings")
@@ -231,6 +231,22 @@ def augment_artifact(p: Profile) -> Artifact:
     )
 
 
+def sample_profiles(p: Profile) -> list[Profile]:
+    """The profile once per reasoning sample (`classifier.reasoning_samples`): sampling seed augment.seed + j."""
+    k = p.classifier.reasoning_samples
+    if k == 1:
+        return [p]
+    return [
+        dataclasses.replace(p, augment=dataclasses.replace(p.augment, seed=p.augment.seed + j))
+        for j in range(k)
+    ]
+
+
+def augment_artifacts(p: Profile) -> list[Artifact]:
+    """Every augmentation a reasoning classifier of this profile trains on (one unless reasoning_samples > 1)."""
+    return [augment_artifact(q) for q in sample_profiles(p)]
+
+
 def classifier_artifact(p: Profile, variant: str) -> Artifact:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
@@ -248,7 +264,13 @@ def classifier_artifact(p: Profile, variant: str) -> Artifact:
             p.classifier.reasoning_transform != "none"
         ):  # (absent when none: the keys of earlier runs stay valid)
             settings["reasoning_transform"] = p.classifier.reasoning_transform
-        inputs["augment"] = augment_artifact(p).key
+        if p.classifier.reasoning_samples > 1:  # (absent when 1: the keys of earlier runs stay valid)
+            settings["reasoning_samples"] = p.classifier.reasoning_samples
+            inputs |= {f"augment_{j}": a.key for j, a in enumerate(augment_artifacts(p))}
+        else:
+            inputs["augment"] = augment_artifact(p).key
+    if variant == "multitask":
+        settings["multitask_prompt_version"] = multitask_version()
     return Artifact(
         "classifier",
         settings,

@@ -280,7 +280,19 @@ def build_augmented_dataset(profile: Profile) -> dict[str, Any]:
 
 def augment(profile: Profile, force: bool = False) -> dict[str, Any]:
     """Stage 2 end to end: generate (resumably), then save the dataset and the quality report. Reuses a complete
-    augmentation of the same key; returns its metadata."""
+    augmentation of the same key; returns its metadata. With classifier.reasoning_samples = k > 1, makes the k
+    sampled augmentations and returns the first one's metadata."""
+    samples = artifacts.sample_profiles(profile)
+    if len(samples) > 1:
+        metas = []
+        for j, q in enumerate(samples):
+            print(f"[augment] reasoning sample {j + 1} of {len(samples)} (sampling seed {q.augment.seed})")
+            metas.append(_augment_one(q, force))
+        return metas[0]
+    return _augment_one(profile, force)
+
+
+def _augment_one(profile: Profile, force: bool) -> dict[str, Any]:
     art = artifacts.augment_artifact(profile)
     if art.is_complete() and not force:
         print(f"[augment] reusing {art.path}")

@@ -34,6 +34,8 @@ from .prompts import (
     classifier_prompt,
     classifier_target,
     labels_after_reasoning_prompt,
+    multitask_explain_target,
+    multitask_prompt,
     parse_answer,
     split_reasoning,
     transform_reasoning,
@@ -43,8 +45,26 @@ from .training import SFTExample, distributed_state, train_sft
 
 
 def classifier_examples(tok, rows, variant: str) -> list[SFTExample]:
-    """Prompt-completion pairs; each knows where its label sits in the completion (for label_loss_share)."""
+    """Prompt-completion pairs; each knows where its label sits in the completion (for label_loss_share). The
+    multi-task classifier gets two per row: the label task and the explain task, told apart by their prompts."""
     examples = []
+    if variant == "multitask":
+        for r in rows:
+            target = classifier_target("qa", r["label"])
+            start = len(answer_prefix()) + 1
+            examples.append(
+                SFTExample(
+                    multitask_prompt(tok, r["text"], "answer"),
+                    target,
+                    label_span=(start, start + len(r["label"])),
+                )
+            )
+            examples.append(
+                SFTExample(
+                    multitask_prompt(tok, r["text"], "explain"), multitask_explain_target(r["reasoning"])
+                )
+            )
+        return examples
     for r in rows:
         target = classifier_target(variant, r["label"], r.get("reasoning", ""))
         find = (
@@ -65,7 +85,8 @@ def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
             {"id": i, "text": t, "label": LABELS[y]}
             for i, t, y in zip(ds["id"], ds["text"], ds["label"], strict=True)
         ]
-    ds = artifacts.augmented_dataset(profile)
+    # one augmentation, or k sampled ones (classifier.reasoning_samples): every row then appears k times
+    ds = [r for q in artifacts.sample_profiles(profile) for r in artifacts.augmented_dataset(q)]
     keep = [r for r in ds if r["reasoning"].strip() and not (profile.augment.drop_flagged and r["flagged"])]
     if len(keep) < len(ds):
         print(
@@ -187,15 +208,18 @@ def predict(
     desc: str = "",
     score_during_generation: bool = True,
 ) -> list[dict[str, Any]]:
-    """Predictions with per-label scores. Q->A, Q->AR and zero-shot: label scoring (no parse failures).
+    """Predictions with per-label scores. Q->A, Q->AR, multi-task (its label task) and zero-shot: label scoring
+    (no parse failures).
     Q->RA: greedy generation, parsed (failures reported, never mapped to a class), plus the constrained variant
     that scores the six labels after the generated reasoning: taken from the generation pass where a row wrote
     the answer line (`score_during_generation`; same scores, tested), else from a second pass."""
     bs = profile.classifier.predict_batch_size
     base_prompts = [classifier_prompt(tok, t) for t in texts]
     rows: list[dict[str, Any]] = []
-    if variant in ("qa", "qar", "zero_shot"):
+    if variant in ("qa", "qar", "zero_shot", "multitask"):
         prefix = answer_prefix()
+        if variant == "multitask":  # the label task's prompt
+            base_prompts = [multitask_prompt(tok, t, "answer") for t in texts]
         scores = score_labels(model, tok, [p + prefix for p in base_prompts], bs, desc=f"{desc} scoring")
         for t, g, s in zip(texts, golds, scores, strict=True):
             pred = LABELS[int(np.argmax(s))]

@@ -141,6 +141,10 @@ class ClassifierConfig:
     # Ablations: what Q->RA / Q->AR train on instead of the generator's reasoning (prompts.REASONING_TRANSFORMS):
     # none, shuffle_words, drop_emotion_sentences, grounded_from_text. Test-time generation is unchanged.
     reasoning_transform: str = "none"
+    # Reasonings per training row that Q->RA / Q->AR train on: 1 = the augmentation; k > 1 = k sampled
+    # augmentations (augment.do_sample must be true; sampling seeds augment.seed .. augment.seed + k - 1), every
+    # row then appearing k times with its k reasonings (k times the optimizer steps). In the key only when > 1.
+    reasoning_samples: int = 1
 
 
 @dataclass
@@ -331,6 +335,17 @@ def _validate(p: Profile) -> None:
         not (p.augment.do_sample and p.augment.backend.startswith("ct2")),
         "augment.backend",
         "ct2 decodes greedily only (its sampling is not reproducible); use transformers for do_sample",
+    )
+    check(p.classifier.reasoning_samples >= 1, "classifier.reasoning_samples", "must be >= 1")
+    check(
+        p.classifier.reasoning_samples == 1 or p.augment.do_sample,
+        "classifier.reasoning_samples",
+        "several reasonings per row need sampled decoding (augment.do_sample=true): greedy ones would be identical",
+    )
+    check(
+        not ("multitask" in p.classifier.variants and p.classifier.train.label_loss_share > 0),
+        "classifier.train.label_loss_share",
+        "the multi-task classifier's explain task has no label to weight: leave label_loss_share at 0",
     )
     check(p.augment.no_repeat_ngram_size >= 0, "augment.no_repeat_ngram_size", "must be >= 0 (0 = off)")
     check(p.augment.repetition_penalty >= 1.0, "augment.repetition_penalty", "must be >= 1.0 (1.0 = off)")

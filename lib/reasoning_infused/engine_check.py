@@ -24,7 +24,7 @@ from . import artifacts
 from .config import Profile, load_profile, override_args
 from .metrics import mcnemar, paired_bootstrap_difference
 from .provenance import code_version, write_json
-from .quality import compare_reasonings, quality_report
+from .quality import compare_reasonings, paired_las_difference, quality_report
 
 
 def compare_predictions(
@@ -129,7 +129,10 @@ def engine_check(
         "reference": profile.augment.backend,
         "experiment": base,
         "split": "validation",
-        "augmentation": compare_reasonings(ref_rows, cand_rows, bootstrap_samples),
+        "augmentation": {
+            **compare_reasonings(ref_rows, cand_rows, bootstrap_samples),
+            "las": paired_las_difference(ref_rows, cand_rows, bootstrap_samples=bootstrap_samples),
+        },
         "augmentation_quality": {
             "reference": quality_report(
                 ref_rows, max_new_tokens=max_new, bootstrap_samples=bootstrap_samples
@@ -195,16 +198,16 @@ def engine_check_table(report: dict[str, Any]) -> str:
         "candidate − reference in points with paired 95% bootstrap intervals; code "
         f"`{report['code_version']}`):",
         f"- augmentation of the {a['rows']:,} training rows: {a['identical_reasonings']:,} reasonings identical; "
-        f"generation {secs(t['augment_reference'])} → {secs(t['augment_candidate'])}",
+        f"generation {secs(t['augment_reference'])} → {secs(t['augment_candidate'])} (each artifact's own run)",
     ]
     for k in ("leaks_gold", "grounding", "repetitive", "cut_at_limit"):
         lines.append(f"  - {k.replace('_', ' ')}: {pts(a[k]['difference'])} {ci(a[k]['ci'])}")
     lo, hi = a["n_tokens"]["ci"]
     lines.append(f"  - mean length: {a['n_tokens']['difference']:+.2f} tokens [{lo:+.2f}, {hi:+.2f}]")
-    q = report["augmentation_quality"]
+    las = a["las"]
     lines.append(
-        f"  - LAS: {100 * q['reference']['informativeness']['las']:+.1f} → "
-        f"{100 * q['candidate']['informativeness']['las']:+.1f}"
+        f"  - LAS: {100 * las['las_reference']:+.1f} → {100 * las['las_candidate']:+.1f}, "
+        f"{pts(las['difference'])} {ci(las['ci'])}"
     )
     for part, title in (
         ("augmentation_qra_validation", "Q→RA trained on the candidate's reasonings"),
@@ -212,7 +215,8 @@ def engine_check_table(report: dict[str, Any]) -> str:
     ):
         r = report[part]
         extra = (
-            f"; generation {secs(t['qra_validation_reference'])} → {secs(t['qra_validation_candidate'])}"
+            f"; prediction {secs(t['qra_validation_reference'])} → {secs(t['qra_validation_candidate'])} "
+            "(generation and label scoring, each artifact's own run)"
             if part == "inference_qra_validation"
             else ""
         )

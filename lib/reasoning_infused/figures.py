@@ -20,6 +20,7 @@ CLASSIFIER_COLORS = {
     "qra_constrained": "#d62728",
     "qra_selected": "#d62728",  # the same classifier as its chosen decoding
     "qar": "#2ca02c",
+    "multitask": "#17becf",
     "zero_shot": "#7f7f7f",
     "majority": "#bcbd22",
     "tfidf_same_examples": "#9467bd",

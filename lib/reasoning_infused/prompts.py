@@ -21,8 +21,17 @@ def prompt_spec() -> dict[str, Any]:
     return yaml.safe_load(PROMPTS_FILE.read_text())
 
 
-# The classifier variants are the targets prompts.yaml defines: qa, qra, qar.
-VARIANTS: tuple[str, ...] = tuple(prompt_spec()["classifier"]["targets"])
+MULTITASK_FILE = Path(__file__).parent / "prompts" / "multitask.yaml"
+
+
+@lru_cache(maxsize=1)
+def multitask_spec() -> dict[str, Any]:
+    return yaml.safe_load(MULTITASK_FILE.read_text())
+
+
+# The classifier variants: the targets prompts.yaml defines (qa, qra, qar), and the multi-task classifier
+# (prompts/multitask.yaml), which trains on two prompt-target pairs per row.
+VARIANTS: tuple[str, ...] = (*prompt_spec()["classifier"]["targets"], "multitask")
 
 
 def render_prompt(tok, messages: list[dict[str, str]]) -> str:
@@ -34,6 +43,27 @@ def prompt_version() -> str:
     """`v1-<hash of the prompt file>`: recorded in every artifact and result."""
     digest = hashlib.sha256(PROMPTS_FILE.read_bytes()).hexdigest()[:8]
     return f"{prompt_spec()['version']}-{digest}"
+
+
+def multitask_version() -> str:
+    """`mt1-<hash of prompts/multitask.yaml>`: recorded in the multi-task classifier's key."""
+    digest = hashlib.sha256(MULTITASK_FILE.read_bytes()).hexdigest()[:8]
+    return f"{multitask_spec()['version']}-{digest}"
+
+
+def multitask_prompt(tok, text: str, task: str) -> str:
+    """The multi-task classifier's prompt for `task` "answer" (the label; what is scored at test) or "explain"."""
+    if task not in ("answer", "explain"):
+        raise ValueError(f"unknown task {task!r}: answer or explain")
+    c = prompt_spec()["classifier"]
+    user = multitask_spec()[f"{task}_task"].format(text=text)
+    return render_prompt(tok, [{"role": "system", "content": c["system"]}, {"role": "user", "content": user}])
+
+
+def multitask_explain_target(reasoning: str) -> str:
+    if not reasoning.strip():
+        raise ValueError("the explain task needs a non-empty reasoning")
+    return multitask_spec()["explain_target"].format(reasoning=clean_reasoning(reasoning))
 
 
 def generator_messages(question: str, answer: str) -> list[dict[str, str]]:
@@ -81,6 +111,10 @@ def classifier_target(variant: str, label: str, reasoning: str = "") -> str:
         raise ValueError(f"unknown classifier variant {variant!r}; expected one of {VARIANTS}")
     if label not in LABELS:
         raise ValueError(f"unknown label {label!r}")
+    if variant == "multitask":
+        raise ValueError(
+            "multitask has two targets per row: classifier_target('qa', ...) and multitask_explain_target"
+        )
     if variant != "qa" and not reasoning.strip():
         raise ValueError(f"variant {variant} needs a non-empty reasoning")
     tmpl = prompt_spec()["classifier"]["targets"][variant]

@@ -13,6 +13,7 @@ DISPLAY_NAMES = {
     "qra_constrained": "Q→RA, labels scored after the reasoning (LoRA)",
     "qra_selected": "Q→RA, decoding chosen on validation (LoRA)",
     "qar": "Q→AR (LoRA)",
+    "multitask": "multi-task Q→A + Q→R (LoRA)",
     "zero_shot": "zero-shot base model",
     "majority": "majority class",
     "tfidf_same_examples": "TF-IDF + LR, same training examples",
@@ -104,6 +105,9 @@ def results_table(metrics: dict[str, Any]) -> str:
         out += [
             "",
             f"### Out of domain: {name} (evaluation only)",
+            "",
+            "A stratified sample (`data.ood_size`) of the pool, one training seed; the full pools over three training "
+            "seeds, with the same breakdown, are arm `ood_full_pools` of the ablation study (below).",
             "",
             _fmt_table(results_frame(metrics, ood_set=name)),
         ]
@@ -438,6 +442,7 @@ SHORT_NAMES = {
     "qra_constrained": "Q→RA (labels scored after its reasoning)",
     "qra_selected": "Q→RA (decoding chosen on validation)",
     "qar": "Q→AR",
+    "multitask": "multi-task",
 }
 
 
@@ -701,7 +706,7 @@ def arm_story(name: str, r: dict[str, Any], reference: dict[str, Any] | None = N
     ]
     words = []
     for key, sm in r["summary"].items():
-        if sm["second"] not in ("qra_selected", "qar") or sm["accuracy_difference"]["seeds"] < 2:
+        if sm["second"] not in ("qra_selected", "qar", "multitask") or sm["accuracy_difference"]["seeds"] < 2:
             continue
         a = sm["accuracy_difference"]
         text = (
