@@ -272,7 +272,7 @@ def test_reasoning_transforms():
         transform_reasoning("reverse", r, "x", 0)
 
 
-def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths():
+def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths(monkeypatch):
     import nbformat
     from reasoning_infused.config import REPO_ROOT
     from reasoning_infused.study import clean_outputs
@@ -294,6 +294,12 @@ def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths():
     assert len(out) == 2 and "VBox" in out[0]["data"]["text/plain"]  # the explorer widget stays
     assert out[1]["text"] == "reusing runs/artifacts/x\n"
     nbformat.validate(nb)
+    # a store moved elsewhere ($RI_RUNS_DIR, e.g. a study on an empty store) shows as its default place
+    monkeypatch.setenv("RI_RUNS_DIR", "/tmp/elsewhere/runs")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="at /tmp/elsewhere/runs/artifacts/y\n")
+    ]
+    assert clean_outputs(nb).cells[0].outputs[0]["text"] == "at runs/artifacts/y\n"
 
 
 def test_one_colour_per_classifier_by_key_or_display_name():

@@ -131,10 +131,13 @@ _PROGRESS = re.compile(r"\d+%\|")
 
 def clean_outputs(nb):
     """Outputs fit to commit: progress-bar widgets (tqdm; they render as '0%' or nothing once saved) dropped,
-    and this machine's repository path made relative, so a reader's clone shows what it would show them."""
+    and this machine's repository path made relative (an artifact store moved by $RI_RUNS_DIR shows as `runs/`, its
+    default place), so a reader's clone shows what it would show them."""
     import nbformat
 
-    root = str(REPO_ROOT) + "/"
+    from .locations import runs_root
+
+    prefixes = [(str(runs_root()) + "/", "runs/"), (str(REPO_ROOT) + "/", "")]
 
     def keep(o) -> bool:
         data = o.get("data", {})
@@ -145,7 +148,9 @@ def clean_outputs(nb):
 
     def relative(x):
         if isinstance(x, str):
-            return x.replace(root, "")
+            for prefix, short in prefixes:
+                x = x.replace(prefix, short)
+            return x
         if isinstance(x, list):
             return [relative(v) for v in x]
         if isinstance(x, dict):
