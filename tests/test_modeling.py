@@ -55,19 +55,22 @@ def test_common_prefix_length_leaves_every_row_a_token_of_its_own():
     assert common_prefix_length([[1, 2, 3], [9, 2, 3]]) == 0
 
 
+# rows of very different lengths: they finish, and leave the batch, at different steps
+GREEDY_TEXTS = [
+    "i feel great",
+    "a much longer text about a day that went badly wrong",
+    "so so",
+    "why me",
+    "we won the match today and everyone cheered",
+    "nothing",
+]
+
+
 def test_fast_greedy_decoding_equals_generate_when_rows_finish_at_different_steps():
     from reasoning_infused.inference import greedy_generate
 
     model, tok = load_model_and_tokenizer(load_profile("smoke").model)
-    texts = [
-        "i feel great",
-        "a much longer text about a day that went badly wrong",
-        "so so",
-        "why me",
-        "we won the match today and everyone cheered",
-        "nothing",
-    ]
-    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, texts)]
+    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS)]
     n_new = 10
 
     def reference(eos):  # transformers' generate, one prompt at a time, cut at eos
@@ -132,15 +135,7 @@ def test_labels_scored_during_greedy_generation_equal_a_forward_pass_on_the_gene
     from reasoning_infused.inference import AnswerScoring, greedy_generate
 
     model, tok = load_model_and_tokenizer(load_profile("smoke").model)
-    texts = [
-        "i feel great",
-        "a much longer text about a day that went badly wrong",
-        "so so",
-        "why me",
-        "we won the match today and everyone cheered",
-        "nothing",
-    ]
-    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, texts)]
+    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS)]
     n_new = 12
     free = greedy_generate(model, enc, n_new, tok.eos_token_id, tok.pad_token_id)
     stops: dict[int, set[int]] = {}

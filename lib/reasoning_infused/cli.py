@@ -218,6 +218,14 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _write_readme(readme: str, section: str, marker: str) -> None:
+    """A command's `--readme`: its section between the README's MARKER lines."""
+    from .report import update_readme
+
+    update_readme(readme, section, marker)
+    print(f"updated {readme}")
+
+
 def cmd_quality(args) -> int:
     from .quality import experiment_quality, quality_table
 
@@ -227,10 +235,8 @@ def cmd_quality(args) -> int:
     print(f"[quality] written to {p.results_dir / 'reasoning_quality.json'}")
     if args.readme:
         from .quality import quality_markdown
-        from .report import update_readme
 
-        update_readme(args.readme, quality_markdown(report), "QUALITY")
-        print(f"updated {args.readme}")
+        _write_readme(args.readme, quality_markdown(report), "QUALITY")
     return 0
 
 
@@ -242,10 +248,7 @@ def cmd_engine_check(args) -> int:
     print(engine_check_table(report))
     print(f"[engine-check] written to {p.results_dir / f'engine_check_{args.backend}.json'}")
     if args.readme:
-        from .report import update_readme
-
-        update_readme(args.readme, engine_check_table(report), "ENGINE_CHECK")
-        print(f"updated {args.readme}")
+        _write_readme(args.readme, engine_check_table(report), "ENGINE_CHECK")
     return 0
 
 
@@ -273,10 +276,8 @@ def cmd_generator_sweep(args) -> int:
     print(sweep_table(result))
     if args.readme:
         from .generator_sweep import sweep_markdown
-        from .report import update_readme
 
-        update_readme(args.readme, sweep_markdown(result), "GENERATOR_SWEEP")
-        print(f"updated {args.readme}")
+        _write_readme(args.readme, sweep_markdown(result), "GENERATOR_SWEEP")
     return 0
 
 
