@@ -98,6 +98,31 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     capsys.readouterr()
     run_ablation(load_ablation(path), in_process=True)
     assert capsys.readouterr().out.count("skipped") == 1
+    # a changed study-level setting leaves every arm's declaration as it was but resolves to other artifacts:
+    # the stored arms are stale, never summarised as the declared arms, and rescoring refuses them
+    from reasoning_infused.ablate import arm_results, write_summary
+
+    current = path.read_text()
+    path.write_text(current.replace("learning_rate=2e-3", "learning_rate=3e-3"))
+    changed = load_ablation(path)
+    summary = write_summary(changed)
+    assert set(summary["stale"]) == {"seeds", "bigger_budget"} and not summary["arms"]
+    assert "settings changed" in summary["stale"]["seeds"] and "seeds" not in summary["not_run"]
+    with pytest.raises(ProfileError, match="resolve to other artifacts"):
+        run_ablation(changed, only=["seeds"], rescore=True)
+    # a file written before arm identities (the old spec hash, no identity) is recorded by one --rescore
+    path.write_text(current)
+    abl = load_ablation(path)
+    seeds_path = abl.results_dir / "seeds.json"
+    legacy = json.loads(seeds_path.read_text())
+    legacy.pop("identity")
+    legacy["spec_hash"] = abl.arms[0].legacy_spec_hash(abl.overrides, abl.profile)
+    seeds_path.write_text(json.dumps(legacy))
+    assert "rescore" in arm_results(abl).stale["seeds"]
+    with pytest.raises(ProfileError, match="--rescore"):
+        run_ablation(abl, only=["seeds"], in_process=True)
+    run_ablation(abl, only=["seeds"], rescore=True)
+    assert set(arm_results(abl).done) == {"seeds", "bigger_budget"}
 
 
 @pytest.mark.parametrize(

@@ -487,3 +487,54 @@ def test_the_out_of_domain_reading_is_built_from_the_arm_file():
     assert "moves Q→A from 0.600 to 0.700 (mean over seeds)" in text
     assert "test" not in text
     assert finding_ood_arm("pools", {**arm, "partial": True}).startswith("Arm `pools` (interim, 2 seeds)")
+
+
+def test_welch_difference_of_two_arms_gaps():
+    from reasoning_infused.metrics import welch_difference
+
+    w = welch_difference([-0.17, -0.18, -0.19], [-0.07, -0.08, -0.09])
+    assert w["difference"] == pytest.approx(0.10)
+    assert 0 < w["ci"][0] < 0.10 < w["ci"][1]  # symmetric around the difference, excluding 0 here
+    assert w["ci"][1] - 0.10 == pytest.approx(0.10 - w["ci"][0])
+    one = welch_difference([-0.17], [-0.08, -0.09])  # one seed: no interval
+    assert one["difference"] == pytest.approx(0.085) and np.isnan(one["ci"][0])
+
+
+def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
+    from reasoning_infused.report import factor_table
+
+    def arm(per_seed, overrides=(), second="qra_selected"):
+        mean = sum(per_seed) / len(per_seed)
+        summary = {
+            f"test:{second}-qa": {
+                "set": "test",
+                "first": "qa",
+                "second": second,
+                "accuracy_difference": {
+                    "mean": mean,
+                    "ci": [mean - 0.01, mean + 0.01],
+                    "seeds": len(per_seed),
+                },
+                "accuracy_difference_per_seed": per_seed,
+            },
+            f"ood_isear:{second}-qa": {"set": "ood_isear", "second": second},  # not a test gap: not listed
+        }
+        return {"summary": summary, "declaration": {"overrides": list(overrides)}}
+
+    rows = factor_table(
+        {
+            "seeds": arm([-0.17, -0.18, -0.19]),
+            "data_4k": arm([-0.07, -0.08, -0.09], ["data.train_size=4000"]),
+            "shuffled": arm([-0.10, -0.12], second="qar"),  # no Q->AR in the seeds arm: no shift
+        }
+    )
+    assert len(rows) == 2 + 3
+    assert "(reference)" in rows[2] and "−" not in rows[2].split("|")[-2]
+    assert "`data.train_size=4000`" in rows[3] and "| +10.0 [" in rows[3]
+    assert "Q→AR − Q→A" in rows[4] and rows[4].rstrip().endswith("| — |")
+    from reasoning_infused.report import factor_reading
+
+    text = factor_reading({"seeds": arm([-0.17, -0.18, -0.19]), "data_4k": arm([-0.07, -0.08, -0.09])})
+    assert text.startswith("Against arm `seeds`, the gap moves in `data_4k`") and "+10.0 [" in text
+    same = factor_reading({"seeds": arm([-0.17, -0.18, -0.19]), "lora": arm([-0.16, -0.19, -0.18])})
+    assert "no arm moves the gap beyond noise; within noise: `lora`" in same

@@ -55,7 +55,14 @@ class Arm:
     control_overrides: list[str] = field(default_factory=list)  # extra settings of the control only
     ood: bool = False  # also predict and report the out-of-domain sets
 
-    def spec_hash(self, study_overrides: list[str], profile: str) -> str:
+    def spec_hash(self) -> str:
+        """The arm as declared (hypothesis, outcome, overrides, variants, seeds): a changed declaration reruns it.
+        What the settings resolve to (profile, study overrides) is `arm_identity`'s job."""
+        return hashlib.sha256(json.dumps({"arm": asdict(self)}, sort_keys=True).encode()).hexdigest()[:12]
+
+    def legacy_spec_hash(self, study_overrides: list[str], profile: str) -> str:
+        """The spec hash arm files written before `arm_identity` carry (declaration, study overrides and profile
+        name, not what the profile resolved to); accepted only by `--rescore`, which records the identity."""
         blob = json.dumps({"arm": asdict(self), "study": study_overrides, "profile": profile}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -234,6 +241,38 @@ def _sets_of(arm: Arm) -> list[str]:
     return ["validation", "test"] + (["ood_goemotions", "ood_isear"] if arm.ood else [])
 
 
+def arm_identity(abl: Ablation, arm: Arm) -> str:
+    """The hash of the keys of every prediction an arm's results are computed from (each seed, control and arm,
+    variant and evaluation set). Those keys chain every upstream setting (model, generator, augmentation,
+    classifier, decoding), so a changed profile or study override changes the identity and the arm's stored
+    result no longer counts as done, while renaming an experiment or editing an unrelated setting does not."""
+    keys = []
+    for seed in arm.seeds:
+        for control in (True, False):
+            p = experiment_profile(abl, arm, seed, control)
+            keys += [
+                artifacts.predictions_artifact(p, v, s).key
+                for v in p.classifier.variants
+                for s in _sets_of(arm)
+            ]
+    return hashlib.sha256(json.dumps(sorted(keys)).encode()).hexdigest()[:12]
+
+
+def arm_file_state(abl: Ablation, arm: Arm, stored: dict[str, Any]) -> str:
+    """'current' when a stored arm result matches the arm's declaration and what its settings resolve to now;
+    'declaration changed' or 'settings changed' (the profile or study overrides resolve to other artifacts), or
+    'legacy' (written before arm identities: `ablate --rescore` records its identity)."""
+    if "identity" not in stored and stored.get("spec_hash") == arm.legacy_spec_hash(
+        abl.overrides, abl.profile
+    ):
+        return "legacy"
+    if stored.get("spec_hash") != arm.spec_hash():
+        return "declaration changed"
+    if stored.get("identity") != arm_identity(abl, arm):
+        return "settings changed"
+    return "current"
+
+
 # --- running ----------------------------------------------------------------------------------------------------
 
 
@@ -404,13 +443,22 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
     if not out_path.exists():
         raise ProfileError(f"{out_path}: arm {arm.name} has no finished seed; run it first")
     old = json.loads(out_path.read_text())
-    if old.get("spec_hash") != arm.spec_hash(abl.overrides, abl.profile):
+    legacy = arm_file_state(abl, arm, old) == "legacy"
+    if old.get("spec_hash") != arm.spec_hash() and not legacy:
         raise ProfileError(f"{abl.path}: arm {arm.name} was declared differently when it ran; run it again")
+    identity = arm_identity(abl, arm)
+    if not legacy and old.get("identity") != identity:
+        raise ProfileError(
+            f"{out_path}: arm {arm.name} ran with settings that resolve to other artifacts than the study "
+            "declares now (the profile or the study overrides changed); run it again"
+        )
     level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
     seeds = old.get("seeds_done", arm.seeds)
     per_seed = [_seed_result(abl, arm, seed) for seed in seeds]  # ArtifactMissing if a prediction is gone
     result = {
         **old,
+        "spec_hash": arm.spec_hash(),
+        "identity": identity,  # a legacy file is rescored from the predictions its settings resolve to today
         "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "rescored": {"code_version": code_version(), "at": time.strftime("%Y-%m-%d %H:%M:%S")},
@@ -422,10 +470,18 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
 
 def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]:
     out_path = abl.results_dir / f"{arm.name}.json"
-    spec = arm.spec_hash(abl.overrides, abl.profile)
-    if out_path.exists() and json.loads(out_path.read_text()).get("spec_hash") == spec:
-        print(f"[ablate] {arm.name}: done earlier ({out_path}); skipped")
-        return json.loads(out_path.read_text())
+    spec, identity = arm.spec_hash(), arm_identity(abl, arm)
+    if out_path.exists():
+        stored = json.loads(out_path.read_text())
+        state = arm_file_state(abl, arm, stored)
+        if state == "current":
+            print(f"[ablate] {arm.name}: done earlier ({out_path}); skipped")
+            return stored
+        if state == "legacy":
+            raise ProfileError(
+                f"{out_path}: written before arm identities; run `ablate {abl.path} --rescore` once to record it"
+            )
+        print(f"[ablate] {arm.name}: {out_path} is stale ({state}); running it again", flush=True)
     est = estimate_minutes(abl, arm)
     print(
         f"[ablate] {arm.name}: estimated {est:.0f} CPU minutes for what is not in the store yet", flush=True
@@ -450,6 +506,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
                     "seeds_done": [r["seed"] for r in per_seed],
                     "seeds_declared": arm.seeds,
                     "spec_hash": spec,
+                    "identity": identity,
                     "per_seed": for_json(per_seed),
                     "summary": summarize_seeds(per_seed, level),
                     "code_version": code_version(),
@@ -466,6 +523,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "study_overrides": abl.overrides,
         "profile": abl.profile,
         "spec_hash": spec,
+        "identity": identity,
         "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "estimated_minutes": est,
@@ -513,16 +571,41 @@ def run_ablation(
     return write_summary(abl)
 
 
-def write_summary(abl: Ablation) -> dict[str, Any]:
-    """summary.json from the finished arm files, and the forest plot."""
-    done, interim = {}, {}
+@dataclass
+class ArmResults:
+    """The study's stored arm files, sorted: finished, interim (a stopped arm's finished seeds, with the arm's
+    hypothesis and outcome) and stale (a file whose declaration or resolved settings differ from the YAML now:
+    never reported as the declared arm), each in the declared order."""
+
+    done: dict[str, dict[str, Any]]
+    interim: dict[str, dict[str, Any]]
+    stale: dict[str, str]  # arm -> why
+
+
+def arm_results(abl: Ablation) -> ArmResults:
+    out = ArmResults({}, {}, {})
     for a in abl.arms:
         path = abl.results_dir / f"{a.name}.json"
         partial = abl.results_dir / f"{a.name}.partial.json"
-        if path.exists():
-            done[a.name] = json.loads(path.read_text())
-        elif partial.exists():
-            interim[a.name] = json.loads(partial.read_text())
+        found = path if path.exists() else partial if partial.exists() else None
+        if found is None:
+            continue
+        stored = json.loads(found.read_text())
+        state = arm_file_state(abl, a, stored)
+        if state != "current":
+            todo = "run `ablate --rescore` once" if state == "legacy" else "run the arm again"
+            out.stale[a.name] = f"{found.name}: {state}; {todo}"
+        elif found == path:
+            out.done[a.name] = stored
+        else:
+            out.interim[a.name] = {**stored, "hypothesis": a.hypothesis, "outcome": a.outcome}
+    return out
+
+
+def write_summary(abl: Ablation) -> dict[str, Any]:
+    """summary.json from the current arm files, and the forest plot."""
+    found = arm_results(abl)
+    done, interim, stale = found.done, found.interim, found.stale
     summary = {
         "study": abl.study,
         "description": abl.description,
@@ -540,7 +623,10 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
             }
             for name, r in interim.items()
         },
-        "not_run": [a.name for a in abl.arms if a.name not in done and a.name not in interim],
+        "stale": stale,
+        "not_run": [
+            a.name for a in abl.arms if a.name not in done and a.name not in interim and a.name not in stale
+        ],
         "planned": [asdict(p) for p in abl.planned],
         "code_version": code_version(),
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -135,15 +135,12 @@ def cmd_report(args) -> int:
     from .report import ablation_section, readme_results, update_readme
 
     if args.ablation:
-        from .ablate import load_ablation, write_summary
+        from .ablate import arm_results, load_ablation, write_summary
 
         abl = load_ablation(args.ablation)
         summary = write_summary(abl)
-        arms = {a: json.loads((abl.results_dir / f"{a}.json").read_text()) for a in summary["arms"]}
-        for a in summary["interim"]:  # finished seeds of a stopped arm, marked as interim
-            arm = next(x for x in abl.arms if x.name == a)
-            interim = json.loads((abl.results_dir / f"{a}.partial.json").read_text())
-            arms[a] = {**interim, "hypothesis": arm.hypothesis, "outcome": arm.outcome}
+        found = arm_results(abl)
+        arms = {**found.done, **found.interim}  # a stopped arm's finished seeds are marked as interim
         section, marker = ablation_section(summary, arms), "ABLATIONS"
         if args.readme and "ood_full_pools" in arms:  # the README's out-of-domain reading, from that arm
             from .report import finding_ood_arm

@@ -184,6 +184,19 @@ def seed_summary(differences: list[float], level: float = 0.95) -> dict[str, Any
     return {"seeds": k, "mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
 
 
+def welch_difference(first: list[float], second: list[float], level: float = 0.95) -> dict[str, Any]:
+    """Mean of `second` minus mean of `first` (two groups of per-seed values, e.g. one arm's gaps against the
+    reference arm's) with Welch's t-interval; nan interval when a group has fewer than 2 values or neither varies."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    diff = float(b.mean() - a.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return {"difference": diff, "ci": [float("nan"), float("nan")]}
+    ci = ttest_ind(b, a, equal_var=False).confidence_interval(level)
+    return {"difference": diff, "ci": [float(ci.low), float(ci.high)]}
+
+
 def seeds_items_bootstrap(
     correct_first: np.ndarray,
     correct_second: np.ndarray,

@@ -358,6 +358,16 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
         "the nonparametric counterpart of a mixed model with seed and item effects).",
         "",
     ]
+    if any(not r.get("partial") for r in arms.values()):
+        out += [
+            "**The factors at a glance** (test set, accuracy points; the gap is the arm's variant minus its matched "
+            "Q→A control; the shift is how much the arm moves that gap against arm `seeds`):",
+            "",
+            *factor_table(arms),
+            "",
+            factor_reading(arms),
+            "",
+        ]
     for name, r in arms.items():
         head = f"### Arm `{name}`"
         if r.get("partial"):
@@ -374,6 +384,12 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
         ]
         out += arm_table(r)
         out += ["", "`*`: the Q→RA decoding that validation selected for that seed.", ""]
+    if summary.get("stale"):
+        out.append(
+            "Not reported (stored results no longer match the study's declaration or settings): "
+            + "; ".join(f"`{k}` ({v})" for k, v in summary["stale"].items())
+            + "."
+        )
     if summary.get("not_run"):
         out.append("Declared, not run yet: " + ", ".join(f"`{x}`" for x in summary["not_run"]) + ".")
     if summary.get("planned"):
@@ -688,6 +704,103 @@ def _interval_reading(ci: list[float]) -> str:
     if ci[0] > 0:
         return "lies above 0"
     return "includes 0"
+
+
+GAP_COMPARISONS = (
+    "qra_selected",
+    "qar",
+    "multitask",
+)  # the gaps each arm is read by, against its Q->A control
+
+
+def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> list[dict[str, Any]]:
+    """Per finished arm and test comparison (Q->RA with the decoding validation chose, Q->AR, multi-task, each
+    minus the arm's matched Q->A): what the arm changes, the gap over seeds (mean, t-interval) and the shift
+    against the reference arm's gap for the same comparison (Welch's t-interval over the two arms' seeds; None
+    where the reference lacks the comparison)."""
+    from .metrics import welch_difference
+
+    ref = arms.get(reference, {}).get("summary", {})
+    rows = []
+    for name, r in arms.items():
+        if r.get("partial"):
+            continue
+        decl = r.get("declaration", {})
+        changes = ", ".join(f"`{o}`" for o in decl.get("overrides", [])) or "—"
+        if decl.get("control_overrides"):
+            changes += "; control: " + ", ".join(f"`{o}`" for o in decl["control_overrides"])
+        for key, sm in r["summary"].items():
+            if sm["set"] != "test" or sm["second"] not in GAP_COMPARISONS:
+                continue
+            shift = None
+            if name != reference and key in ref:
+                shift = welch_difference(
+                    ref[key]["accuracy_difference_per_seed"], sm["accuracy_difference_per_seed"]
+                )
+            rows.append(
+                {
+                    "arm": name,
+                    "changes": changes,
+                    "comparison": f"{_short(sm['second'])} − Q→A",
+                    "gap": sm["accuracy_difference"],
+                    "shift": shift,
+                    "is_reference": name == reference,
+                }
+            )
+    return rows
+
+
+def _points_interval(ci: list[float]) -> str:
+    return "" if ci[0] != ci[0] else f" [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]"  # nothing when nan
+
+
+def factor_table(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> list[str]:
+    """`factor_rows` as a markdown table (accuracy points)."""
+    out = [
+        f"| arm | changes | comparison | seeds | gap: mean [t-interval] | shift against `{reference}` [Welch 95%] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in factor_rows(arms, reference):
+        g = row["gap"]
+        gap = f"{g['mean'] * 100:+.1f}" + (_points_interval(g["ci"]) if g["seeds"] > 1 else "")
+        if row["is_reference"]:
+            shift = "(reference)"
+        elif row["shift"] is None:
+            shift = "—"
+        else:
+            shift = f"{row['shift']['difference'] * 100:+.1f}" + _points_interval(row["shift"]["ci"])
+        out.append(
+            f"| `{row['arm']}` | {row['changes']} | {row['comparison']} | {g['seeds']} | {gap} | {shift} |"
+        )
+    return out
+
+
+def factor_reading(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> str:
+    """One sentence from `factor_rows`: which arms move the gap (shift interval excluding 0), by how much."""
+    rows = [
+        r for r in factor_rows(arms, reference) if r["shift"] and r["shift"]["ci"][0] == r["shift"]["ci"][0]
+    ]
+    if not rows:
+        return f"No finished arm has a shift against `{reference}` with an interval yet."
+    moved = [r for r in rows if r["shift"]["ci"][0] > 0 or r["shift"]["ci"][1] < 0]
+    still = [r for r in rows if r not in moved]
+
+    def name(r):
+        return f"`{r['arm']}` ({r['comparison']}: {r['shift']['difference'] * 100:+.1f}{_points_interval(r['shift']['ci'])})"
+
+    text = (
+        "Against arm `"
+        + reference
+        + "`, "
+        + (
+            ("the gap moves in " + "; ".join(map(name, moved)))
+            if moved
+            else "no arm moves the gap beyond noise"
+        )
+    )
+    if still:
+        text += "; within noise: " + "; ".join(map(name, still))
+    return text + "."
 
 
 def arm_story(name: str, r: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
