@@ -89,6 +89,17 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
 
     text = ablation_section(summary, {"seeds": seeds, "bigger_budget": bigger})
     assert "### Arm `seeds`" in text and "s1" in text and "`later` (needs a feature)" in text
+    assert (
+        "**The factors at a glance**" in text and "| `bigger_budget` | `augment.max_new_tokens=6` |" in text
+    )
+    # the command writes the same section into a README between its markers
+    from reasoning_infused.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- ABLATIONS:START -->\nold\n<!-- ABLATIONS:END -->\nend\n")
+    assert main(["report", "--ablation", str(path), "--readme", str(readme)]) == 0
+    written = readme.read_text()
+    assert "### Arm `bigger_budget`" in written and "old" not in written and written.endswith("end\n")
     # a rerun skips the finished arms (same declaration)
     capsys.readouterr()
     run_ablation(load_ablation(path), in_process=True)

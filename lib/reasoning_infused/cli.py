@@ -160,8 +160,7 @@ def cmd_report(args) -> int:
         )
         marker = "RESULTS"
     if args.readme:
-        update_readme(args.readme, section, marker)
-        print(f"updated {args.readme}")
+        _write_readme(args.readme, section, marker)
     else:
         print(section)
     return 0
