@@ -503,7 +503,7 @@ def test_welch_difference_of_two_arms_gaps():
 def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
     from reasoning_infused.report import factor_table
 
-    def arm(per_seed, overrides=(), second="qra_selected"):
+    def arm(per_seed, overrides=(), second="qra_selected", tag="qra"):
         mean = sum(per_seed) / len(per_seed)
         summary = {
             f"test:{second}-qa": {
@@ -519,22 +519,36 @@ def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
             },
             f"ood_isear:{second}-qa": {"set": "ood_isear", "second": second},  # not a test gap: not listed
         }
-        return {"summary": summary, "declaration": {"overrides": list(overrides)}}
+        per_seed = [
+            {"seed": i, "artifact_keys": {"classifier_qa": f"qa{i}", "classifier_qra": f"{tag}{i}"}}
+            for i in range(len(per_seed))
+        ]
+        return {"summary": summary, "declaration": {"overrides": list(overrides)}, "per_seed": per_seed}
 
     rows = factor_table(
         {
             "seeds": arm([-0.17, -0.18, -0.19]),
-            "data_4k": arm([-0.07, -0.08, -0.09], ["data.train_size=4000"]),
-            "shuffled": arm([-0.10, -0.12], second="qar"),  # no Q->AR in the seeds arm: no shift
+            "data_4k": arm([-0.07, -0.08, -0.09], ["data.train_size=4000"], tag="qra4k"),
+            "shuffled": arm([-0.10, -0.12], second="qar", tag="shuf"),  # no Q->AR in the seeds arm: no shift
+            "ood_pools": arm([-0.17, -0.18, -0.19], ["data.ood_size=0"]),  # the seeds arm's models: no factor
         }
     )
-    assert len(rows) == 2 + 3
+    assert len(rows) == 2 + 4 and "the same trained models as `seeds`" in rows[5]
     assert "(reference)" in rows[2] and "−" not in rows[2].split("|")[-2]
     assert "`data.train_size=4000`" in rows[3] and "| +10.0 [" in rows[3]
     assert "Q→AR − Q→A" in rows[4] and rows[4].rstrip().endswith("| — |")
     from reasoning_infused.report import factor_reading
 
-    text = factor_reading({"seeds": arm([-0.17, -0.18, -0.19]), "data_4k": arm([-0.07, -0.08, -0.09])})
+    text = factor_reading(
+        {
+            "seeds": arm([-0.17, -0.18, -0.19]),
+            "data_4k": arm([-0.07, -0.08, -0.09], tag="qra4k"),
+            "ood_pools": arm([-0.17, -0.18, -0.19]),
+        }
+    )
+    assert "ood_pools" not in text
     assert text.startswith("Against arm `seeds`, the gap moves in `data_4k`") and "+10.0 [" in text
-    same = factor_reading({"seeds": arm([-0.17, -0.18, -0.19]), "lora": arm([-0.16, -0.19, -0.18])})
+    same = factor_reading(
+        {"seeds": arm([-0.17, -0.18, -0.19]), "lora": arm([-0.16, -0.19, -0.18], tag="full")}
+    )
     assert "no arm moves the gap beyond noise; within noise: `lora`" in same

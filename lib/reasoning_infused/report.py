@@ -721,10 +721,16 @@ def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> li
     from .metrics import welch_difference
 
     ref = arms.get(reference, {}).get("summary", {})
+    ref_models = {x["seed"]: x.get("artifact_keys") for x in arms.get(reference, {}).get("per_seed", [])}
     rows = []
     for name, r in arms.items():
         if r.get("partial"):
             continue
+        # an arm that evaluates the reference's own trained models (it changes only the evaluation) has, on test,
+        # the reference's gap by construction: listed, never read as a factor
+        same_models = name != reference and all(
+            x.get("artifact_keys") and x["artifact_keys"] == ref_models.get(x["seed"]) for x in r["per_seed"]
+        )
         decl = r.get("declaration", {})
         changes = ", ".join(f"`{o}`" for o in decl.get("overrides", [])) or "—"
         if decl.get("control_overrides"):
@@ -733,7 +739,7 @@ def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> li
             if sm["set"] != "test" or sm["second"] not in GAP_COMPARISONS:
                 continue
             shift = None
-            if name != reference and key in ref:
+            if name != reference and key in ref and not same_models:
                 shift = welch_difference(
                     ref[key]["accuracy_difference_per_seed"], sm["accuracy_difference_per_seed"]
                 )
@@ -745,6 +751,7 @@ def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> li
                     "gap": sm["accuracy_difference"],
                     "shift": shift,
                     "is_reference": name == reference,
+                    "same_models_as_reference": same_models,
                 }
             )
     return rows
@@ -765,6 +772,8 @@ def factor_table(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> l
         gap = f"{g['mean'] * 100:+.1f}" + (_points_interval(g["ci"]) if g["seeds"] > 1 else "")
         if row["is_reference"]:
             shift = "(reference)"
+        elif row["same_models_as_reference"]:
+            shift = f"the same trained models as `{reference}` (the arm changes only the evaluation)"
         elif row["shift"] is None:
             shift = "—"
         else:
