@@ -192,3 +192,30 @@ def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, 
     again = json.loads((abl.results_dir / "seeds.partial.json").read_text())
     assert again["partial"] and [r["seed"] for r in again["per_seed"]] == [0] and "rescored" in again
     assert again["summary"] == interim["summary"] and not (abl.results_dir / "seeds.json").exists()
+    assert again["per_seed_rows_correct"] == interim["per_seed_rows_correct"]
+    # another machine, without this one's store: seed 0 is taken from the interim file, never trained or
+    # scored again, and only seed 1 runs
+    real_result = ablate._seed_result
+
+    def machine_without_seed_0(fn):
+        def wrapped(*args):
+            seed = args[-1] if fn is real_result else args[1].classifier.train.seed
+            assert seed != 0, "seed 0 was recomputed although the interim file holds it"
+            return fn(*args)
+
+        return wrapped
+
+    monkeypatch.setattr(ablate, "_run_stages", machine_without_seed_0(real))
+    monkeypatch.setattr(ablate, "_seed_result", machine_without_seed_0(real_result))
+    assert set(ablate.resumable_seeds(abl, abl.arms[0])) == {0}  # what the estimate and the run skip
+    resumed = run_ablation(abl, only=["seeds"], in_process=True)["arms"]["seeds"]
+    done = json.loads((abl.results_dir / "seeds.json").read_text())
+    assert done["seeds_resumed"] == [0] and done["per_seed"][0] == interim["per_seed"][0]
+    assert not (abl.results_dir / "seeds.partial.json").exists()
+    # the same numbers as a run that recomputes both seeds, the seeds x rows interval included
+    monkeypatch.setattr(ablate, "_run_stages", real)
+    monkeypatch.setattr(ablate, "_seed_result", real_result)
+    (abl.results_dir / "seeds.json").unlink()
+    fresh = run_ablation(abl, only=["seeds"], in_process=True)["arms"]["seeds"]
+    assert "accuracy_difference_seeds_x_rows" in fresh["summary"]["test:qra-qa"]
+    assert resumed == fresh

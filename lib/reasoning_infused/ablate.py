@@ -8,8 +8,9 @@ its stages run as their own processes and share every upstream artifact with oth
 (a Q->A control with the same classifier settings is trained once for all arms). A finished arm writes
 results/ablations/<study>/<arm>.json: per seed, accuracy and macro-F1 with intervals on the full test set and the
 paired comparison of each variant with the arm's matched Q->A control; over seeds, mean, SD and a t-interval of
-the difference. A rerun skips finished arms whose declaration is unchanged, so a stopped session loses at most the
-arm in flight. `summary.json` and a forest plot collect the arms.
+the difference. A rerun skips finished arms whose declaration and identity are unchanged, and a stopped arm
+resumes after its last finished seed (kept with its per-row correctness in <arm>.partial.json, so even a new
+machine without the artifact store does not retrain it): a stopped session loses at most the seed in flight. `summary.json` and a forest plot collect the arms.
 """
 
 from __future__ import annotations
@@ -196,11 +197,13 @@ def _measured_rates() -> dict[str, float]:
 
 def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = None) -> float:
     """CPU minutes of the work an arm still has to do (artifacts already in the store cost nothing; an artifact
-    several experiments share, such as an augmentation, is counted once)."""
+    several experiments share, such as an augmentation, is counted once; seeds a stopped run finished are kept
+    in its interim file and cost nothing either)."""
     rates = rates or _measured_rates()
     total = 0.0
     counted: set[str] = set()
-    for seed in arm.seeds:
+    resumed = resumable_seeds(abl, arm)
+    for seed in [s for s in arm.seeds if s not in resumed]:
         for control in (True, False):
             p = experiment_profile(abl, arm, seed, control)
             n_train = p.data.train_size or 16000
@@ -372,7 +375,7 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
             out["_rows_correct"][f"{s}:{k}-{arm.control}"] = (
                 [p == g for p, g in zip(preds[s][arm.control], gold[s], strict=True)],
                 [p == g for p, g in zip(preds[s][k], gold[s], strict=True)],
-                gold[s],
+                rows_fingerprint(gold[s]),
             )
             comparisons.append(
                 {
@@ -406,6 +409,27 @@ def for_json(per_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in per_seed]
 
 
+def rows_fingerprint(gold: list[str]) -> str:
+    """Which rows (in which order) a per-row comparison scored: two seeds' rows pair up only when these agree."""
+    return hashlib.sha256("\n".join(gold).encode()).hexdigest()[:16]
+
+
+RowsCorrect = tuple[list[bool], list[bool], str]  # control correct, variant correct, rows_fingerprint
+
+
+def rows_correct_to_json(rows: dict[str, RowsCorrect]) -> dict[str, dict[str, str]]:
+    """One seed's per-row correctness (per comparison) as compact strings of 0/1, for the interim file."""
+    bits = lambda xs: "".join("1" if x else "0" for x in xs)  # noqa: E731
+    return {name: {"first": bits(a), "second": bits(b), "rows": fp} for name, (a, b, fp) in rows.items()}
+
+
+def rows_correct_from_json(stored: dict[str, dict[str, str]]) -> dict[str, RowsCorrect]:
+    return {
+        name: ([c == "1" for c in v["first"]], [c == "1" for c in v["second"]], v["rows"])
+        for name, v in stored.items()
+    }
+
+
 def summarize_seeds(per_seed: list[dict[str, Any]], level: float = 0.95) -> dict[str, Any]:
     """Per set and compared classifier: the per-seed differences, their mean, SD and t-interval, how many
     seeds the observed SD needs to detect a 3-point difference, and (with 2+ seeds scored on the same rows) the
@@ -432,6 +456,55 @@ def summarize_seeds(per_seed: list[dict[str, Any]], level: float = 0.95) -> dict
                     np.array([x[0] for x in rows]), np.array([x[1] for x in rows]), level=level
                 )
     return out
+
+
+def interim_record(
+    abl: Ablation,
+    arm: Arm,
+    per_seed: list[dict[str, Any]],
+    seed_minutes: list[float | None],
+    level: float,
+) -> dict[str, Any]:
+    """The interim file of a stopped arm: its finished seeds, clearly not the arm's result. It carries the
+    per-row correctness and minutes of each seed, so a later run on another machine (without this one's store)
+    resumes after the last finished seed instead of retraining it."""
+    return {
+        "study": abl.study,
+        "arm": arm.name,
+        "partial": True,
+        "seeds_done": [r["seed"] for r in per_seed],
+        "seeds_declared": arm.seeds,
+        "spec_hash": arm.spec_hash(),
+        "identity": arm_identity(abl, arm),
+        "per_seed": for_json(per_seed),
+        "per_seed_rows_correct": [rows_correct_to_json(r.get("_rows_correct", {})) for r in per_seed],
+        "seed_minutes": seed_minutes,
+        "summary": summarize_seeds(per_seed, level),
+        "code_version": code_version(),
+        "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def resumable_seeds(abl: Ablation, arm: Arm) -> dict[int, tuple[dict[str, Any], float | None]]:
+    """The finished seeds of a stopped run of this arm (from its interim file), with their minutes, when the
+    arm's declaration and identity are unchanged since; {} otherwise (or for an interim file written before
+    per-row correctness was kept: its seeds are recomputed, from the store when it still holds them)."""
+    path = abl.results_dir / f"{arm.name}.partial.json"
+    if not path.exists():
+        return {}
+    stored = json.loads(path.read_text())
+    if (
+        stored.get("spec_hash") != arm.spec_hash()
+        or stored.get("identity") != arm_identity(abl, arm)
+        or "per_seed_rows_correct" not in stored
+    ):
+        return {}
+    minutes = stored.get("seed_minutes") or [None] * len(stored["per_seed"])
+    return {
+        r["seed"]: ({**r, "_rows_correct": rows_correct_from_json(rows)}, m)
+        for r, rows, m in zip(stored["per_seed"], stored["per_seed_rows_correct"], minutes, strict=True)
+        if r["seed"] in arm.seeds
+    }
 
 
 def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
@@ -463,6 +536,8 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
         "summary": summarize_seeds(per_seed, level),
         "rescored": {"code_version": code_version(), "at": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
+    if old.get("partial"):  # keep what a resume on another machine needs
+        result["per_seed_rows_correct"] = [rows_correct_to_json(r["_rows_correct"]) for r in per_seed]
     write_json(out_path, result)
     print(f"[ablate] {arm.name}: rescored from the stored predictions; wrote {out_path}")
     return result
@@ -486,33 +561,27 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
     print(
         f"[ablate] {arm.name}: estimated {est:.0f} CPU minutes for what is not in the store yet", flush=True
     )
-    t0 = time.time()
     partial_path = abl.results_dir / f"{arm.name}.partial.json"
-    per_seed = []
+    resumed = resumable_seeds(abl, arm)
+    per_seed: list[dict[str, Any]] = []
+    seed_minutes: list[float | None] = []
     level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
     for seed in arm.seeds:
+        if seed in resumed:  # finished by a stopped run (maybe on another machine): not trained again
+            per_seed.append(resumed[seed][0])
+            seed_minutes.append(resumed[seed][1])
+            print(
+                f"[ablate] {arm.name}: seed {seed} taken from {partial_path} (finished earlier)", flush=True
+            )
+            continue
+        t0 = time.time()
         for control in (True, False):
             _run_stages(abl, experiment_profile(abl, arm, seed, control), arm, in_process)
         per_seed.append(_seed_result(abl, arm, seed))
-        if (
-            seed != arm.seeds[-1]
-        ):  # a stopped run keeps its finished seeds (clearly marked as not the arm result)
-            write_json(
-                partial_path,
-                {
-                    "study": abl.study,
-                    "arm": arm.name,
-                    "partial": True,
-                    "seeds_done": [r["seed"] for r in per_seed],
-                    "seeds_declared": arm.seeds,
-                    "spec_hash": spec,
-                    "identity": identity,
-                    "per_seed": for_json(per_seed),
-                    "summary": summarize_seeds(per_seed, level),
-                    "code_version": code_version(),
-                    "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-                },
-            )
+        seed_minutes.append((time.time() - t0) / 60)
+        # a stopped run keeps its finished seeds (clearly marked as not the arm result)
+        if seed != arm.seeds[-1]:
+            write_json(partial_path, interim_record(abl, arm, per_seed, seed_minutes, level))
             print(f"[ablate] {arm.name}: seed {seed} done; interim results in {partial_path}", flush=True)
     result = {
         "study": abl.study,
@@ -527,7 +596,10 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "estimated_minutes": est,
-        "measured_minutes": (time.time() - t0) / 60,
+        # the seeds' minutes, summed over the runs that made them (None where a seed's time was not kept)
+        "seed_minutes": seed_minutes,
+        "measured_minutes": sum(m for m in seed_minutes if m is not None),
+        "seeds_resumed": sorted(resumed),
         "code_version": code_version(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
