@@ -19,6 +19,7 @@ arms:
   - name: seeds
     hypothesis: Q->RA differs from Q->A on the tiny model.
     outcome: Anything; this tests the machinery.
+    verdict: {supported: [{upper_at_least: 0}], refuted: [{upper_below: 0}]}
     variants: [qa, qra]
     seeds: [0, 1]
   - name: bigger_budget
@@ -92,6 +93,12 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     assert (
         "**The factors at a glance**" in text and "| `bigger_budget` | `augment.max_new_tokens=6` |" in text
     )
+    # the seeds arm's declared outcome, checked by its rule on its own numbers (printed with them)
+    (verdict,) = summary["verdicts"]["seeds"]
+    upper = seeds["summary"]["test:qra_selected-qa"]["accuracy_difference"]["ci"][1]
+    assert verdict["verdict"] == ("supported" if upper >= 0 else "refuted")
+    assert f"**Verdict**, checked by the arm's rule in the YAML: **{verdict['verdict']}**" in text
+    assert "**Verdicts**" in text and "`seeds` " + verdict["verdict"] in text
     # the command writes the same section into a README between its markers
     from reasoning_infused.cli import main
 
@@ -151,6 +158,12 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
         ),
         ("learning_rate=2e-3", "learnin_rate=2e-3", "learnin_rate"),
         ("name: bigger_budget", "name: seeds", "unique"),
+        (
+            "    variants: [qa, qra]\n    seeds: [0, 1]",
+            "    verdict: {supported: [{shift_atleast: 3}], refuted: [{shift_within: 2}]}\n"
+            "    variants: [qa, qra]\n    seeds: [0, 1]",
+            r"arms\[0\] \(seeds\): seeds\.verdict\.supported\[0\]: unknown check 'shift_atleast'",
+        ),
     ],
 )
 def test_bad_declarations_are_refused_before_anything_runs(tmp_path, old, new, message):

@@ -38,6 +38,7 @@ from .metrics import (
 )
 from .prompts import VARIANTS
 from .provenance import code_version, write_json
+from .verdicts import Rule, Verdict, VerdictRuleError, check_rule, parse_rules
 
 # Fallback rates (2 CPU cores, default profile, measured in the committed default study) used for the time
 # estimate only while the store holds no artifact of the same kind to measure from.
@@ -55,17 +56,29 @@ class Arm:
     control: str = "qa"  # the matched control every other variant is compared with
     control_overrides: list[str] = field(default_factory=list)  # extra settings of the control only
     ood: bool = False  # also predict and report the out-of-domain sets
+    # the outcome as checks on the arm's numbers (verdicts.py); what the arm computes does not depend on it, so
+    # it is not part of the spec hash: a rule can be written for an arm that already ran, never the outcome
+    verdict: list[dict[str, Any]] | dict[str, Any] = field(default_factory=list)
+
+    def declared(self) -> dict[str, Any]:
+        """What the arm computes and claims, as declared (everything but the verdict rule)."""
+        return {k: v for k, v in asdict(self).items() if k != "verdict"}
 
     def spec_hash(self) -> str:
         """The arm as declared (hypothesis, outcome, overrides, variants, seeds): a changed declaration reruns it.
         What the settings resolve to (profile, study overrides) is `arm_identity`'s job."""
-        return hashlib.sha256(json.dumps({"arm": asdict(self)}, sort_keys=True).encode()).hexdigest()[:12]
+        return hashlib.sha256(json.dumps({"arm": self.declared()}, sort_keys=True).encode()).hexdigest()[:12]
 
     def legacy_spec_hash(self, study_overrides: list[str], profile: str) -> str:
         """The spec hash arm files written before `arm_identity` carry (declaration, study overrides and profile
         name, not what the profile resolved to); accepted only by `--rescore`, which records the identity."""
-        blob = json.dumps({"arm": asdict(self), "study": study_overrides, "profile": profile}, sort_keys=True)
+        blob = json.dumps(
+            {"arm": self.declared(), "study": study_overrides, "profile": profile}, sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def verdict_rules(self) -> list[Rule]:
+        return parse_rules(self.verdict, self.name) if self.verdict else []
 
 
 @dataclass
@@ -129,6 +142,10 @@ def load_ablation(path: str | Path) -> Ablation:
             check_safe_name(arm.name, "arm name")
         except ValueError as e:
             raise ProfileError(f"{where}: {e}") from None
+        try:
+            arm.verdict_rules()
+        except VerdictRuleError as e:
+            raise ProfileError(f"{path}: arms[{i}] ({arm.name}): {e}") from None
         bad = [v for v in arm.variants if v not in VARIANTS]
         if bad or arm.control not in arm.variants or len(arm.variants) < 2 or not arm.seeds:
             raise ProfileError(
@@ -588,7 +605,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "arm": arm.name,
         "hypothesis": arm.hypothesis,
         "outcome": arm.outcome,
-        "declaration": asdict(arm),
+        "declaration": arm.declared(),
         "study_overrides": abl.overrides,
         "profile": abl.profile,
         "spec_hash": spec,
@@ -674,10 +691,16 @@ def arm_results(abl: Ablation) -> ArmResults:
     return out
 
 
+def arm_verdicts(abl: Ablation, done: dict[str, dict[str, Any]]) -> dict[str, list[Verdict]]:
+    """Per arm with a verdict rule: each claim's verdict from the finished arms (its own and its references')."""
+    return {a.name: [check_rule(r, a.name, done) for r in a.verdict_rules()] for a in abl.arms if a.verdict}
+
+
 def write_summary(abl: Ablation) -> dict[str, Any]:
     """summary.json from the current arm files, and the forest plot."""
     found = arm_results(abl)
     done, interim, stale = found.done, found.interim, found.stale
+    verdicts = arm_verdicts(abl, done)
     summary = {
         "study": abl.study,
         "description": abl.description,
@@ -696,6 +719,8 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
             for name, r in interim.items()
         },
         "stale": stale,
+        # the declared outcomes, checked by each arm's verdict rule on the finished arms (never typed)
+        "verdicts": {name: [asdict(v) for v in vs] for name, vs in verdicts.items() if name in done},
         "not_run": [
             a.name for a in abl.arms if a.name not in done and a.name not in interim and a.name not in stale
         ],

@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--variant", action="append", choices=[*VARIANTS, "zero_shot"])
     sp.add_argument("--sets", nargs="+", default=["validation", "test"], help="validation, test, ood_<name>")
     sp.add_argument("--force", action="store_true")
-    sp = sub.add_parser("ablate", help="run an ablation study YAML arm by arm (resumes at arm level)")
+    sp = sub.add_parser(
+        "ablate", help="run an ablation study YAML arm by arm (resumes after the last finished seed)"
+    )
     sp.add_argument("study", help="path to ablations/<study>.yaml")
     sp.add_argument("--arm", action="append", help="run only these arms (default: all)")
     sp.add_argument("--dry-run", action="store_true", help="print the plan and the estimated CPU time only")

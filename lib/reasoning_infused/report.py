@@ -368,6 +368,8 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
             factor_reading(arms),
             "",
         ]
+        if summary.get("verdicts"):
+            out += [verdicts_at_a_glance(summary["verdicts"]), ""]
     for name, r in arms.items():
         head = f"### Arm `{name}`"
         if r.get("partial"):
@@ -380,6 +382,7 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
             "",
             f"- **Hypothesis**: {r['hypothesis'].strip()}",
             f"- **Would support / refute**: {r['outcome'].strip()}",
+            *([] if r.get("partial") else verdict_lines(summary.get("verdicts", {}).get(name, []))),
             "",
         ]
         out += arm_table(r)
@@ -399,6 +402,35 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
             + "."
         )
     return "\n".join(out)
+
+
+def verdict_lines(verdicts: list[dict[str, Any]]) -> list[str]:
+    """One arm's verdicts (from summary.json or `ablate.arm_verdicts`) as markdown list items."""
+    out = []
+    for v in verdicts:
+        v = v if isinstance(v, dict) else vars(v)
+        claim = "" if v["claim"] == "the declared outcome" else f" ({v['claim']})"
+        out.append(
+            f"- **Verdict{claim}**, checked by the arm's rule in the YAML: **{v['verdict']}** — "
+            + "; ".join(v["because"])
+        )
+    return out
+
+
+def verdicts_at_a_glance(verdicts: dict[str, list[dict[str, Any]]]) -> str:
+    """One sentence: each finished arm's verdict(s)."""
+    parts = []
+    for name, vs in verdicts.items():
+        words = [
+            f"{v['verdict']}" + ("" if v["claim"] == "the declared outcome" else f" ({v['claim']})")
+            for v in vs
+        ]
+        parts.append(f"`{name}` {', '.join(words)}")
+    return (
+        "**Verdicts** (each arm's declared outcome, checked by the rule written beside it in the YAML): "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def arm_table(r: dict[str, Any]) -> list[str]:
@@ -812,10 +844,15 @@ def factor_reading(arms: dict[str, dict[str, Any]], reference: str = "seeds") ->
     return text + "."
 
 
-def arm_story(name: str, r: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
-    """One arm as notebook 06 tells it: hypothesis, the preregistered outcome, the result table, and the result in
+def arm_story(
+    name: str,
+    r: dict[str, Any],
+    reference: dict[str, Any] | None = None,
+    verdicts: list[Any] | None = None,
+) -> str:
+    """One arm as notebook 06 tells it: hypothesis, the preregistered outcome, the result table, the result in
     words (each selected-decoding comparison's mean over seeds, where its t-interval lies, and the shift against
-    the `seeds` arm when given)."""
+    the `seeds` arm when given), and the verdicts of its declared rule (finished arms only)."""
     out = [
         f"### Arm `{name}`" + (" (interim: not all declared seeds)" if r.get("partial") else ""),
         "",
@@ -848,4 +885,6 @@ def arm_story(name: str, r: dict[str, Any], reference: dict[str, Any] | None = N
         words.append(text)
     if words:
         out += ["**Result.** " + "; ".join(words) + ".", ""]
+    if verdicts and not r.get("partial"):
+        out += [*verdict_lines(verdicts), ""]
     return "\n".join(out)

@@ -1,0 +1,282 @@
+"""An ablation arm's declared outcome as a rule the runner checks: the verdict (supported, refuted,
+inconclusive) comes from the arm files, never typed by hand.
+
+Each arm's `outcome` is a sentence written before it ran; its `verdict` block restates that sentence as checks on
+the numbers the arm file holds (the t-interval over seeds of the arm's gap, each seed's paired interval, and the
+shift of the gap against another arm). In the study YAML:
+
+    verdict:
+      comparisons: [qra_selected]          # the differences checked (variant minus the arm's control); default
+      sets: [test]                         # the evaluation sets checked; default
+      supported: [{shift_at_least: 3, disjoint: true}]   # every group holds, on every set and comparison
+      refuted: [{shift_within: 2}, {shift_below: 0}]     # some group holds, on some set and comparison
+
+A group is a mapping of checks that all hold; `against` in a group names the arm it is compared with (default
+`seeds`). Points are accuracy points (3 = 0.03); `shrinks_*` are fractions of the reference gap. A claim that is
+neither supported nor refuted is inconclusive; one whose numbers are not there yet (an arm not run, a comparison
+the reference lacks) says what it waits for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# check name -> (needs a reference arm, what it says); values are points unless noted
+CHECKS: dict[str, tuple[bool, str]] = {
+    "shift_at_least": (True, "shift of the gap against the reference ≥ value"),
+    "shift_above": (True, "shift > value"),
+    "shift_below": (True, "shift < value"),
+    "shift_within": (True, "|shift| ≤ value"),
+    "shift_beyond": (True, "|shift| > value"),
+    "disjoint": (True, "the two t-intervals do (true) / do not (false) overlap"),
+    "interval_above": (True, "the arm's t-interval lies above the reference's (true)"),
+    "shrinks_at_least": (True, "shift ≥ value × |reference gap| (value a fraction)"),
+    "shrinks_below": (True, "shift < value × |reference gap| (value a fraction)"),
+    "means_within": (True, "the arm's and every reference's means lie within value of each other"),
+    "upper_at_least": (False, "the gap's t-interval reaches value (includes it or lies above)"),
+    "upper_below": (False, "the gap's t-interval lies below value"),
+    "lower_above": (False, "the gap's t-interval lies above value"),
+    "lower_at_most": (False, "the gap's t-interval reaches value (includes it or lies below)"),
+    "every_seed_upper_below": (False, "every seed's paired interval lies below value"),
+    "some_seed_upper_at_least": (False, "some seed's paired interval reaches value"),
+}
+VERDICTS = ("supported", "refuted", "inconclusive", "waiting")
+
+
+class VerdictRuleError(ValueError):
+    """A verdict block that cannot be checked; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Group:
+    checks: dict[str, Any]
+    against: tuple[str, ...] = ("seeds",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    supported: tuple[Group, ...]
+    refuted: tuple[Group, ...]
+    claim: str = ""
+    comparisons: tuple[str, ...] = ("qra_selected",)
+    sets: tuple[str, ...] = ("test",)
+
+
+@dataclass
+class Verdict:
+    claim: str
+    verdict: str  # one of VERDICTS
+    because: list[str] = field(default_factory=list)  # the numbers behind it, in words
+
+
+def parse_rules(raw: Any, where: str) -> list[Rule]:
+    """The `verdict` value of one arm (a block or a list of blocks) as rules; VerdictRuleError names the key."""
+    blocks = raw if isinstance(raw, list) else [raw]
+    rules = []
+    for i, block in enumerate(blocks):
+        at = f"{where}.verdict" + (f"[{i}]" if isinstance(raw, list) else "")
+        if not isinstance(block, dict):
+            raise VerdictRuleError(f"{at}: expected a mapping with 'supported' and 'refuted'")
+        unknown = set(block) - {"claim", "comparisons", "sets", "supported", "refuted"}
+        if unknown:
+            raise VerdictRuleError(f"{at}: unknown key(s) {sorted(unknown)}")
+        for key in ("supported", "refuted"):
+            if not block.get(key):
+                raise VerdictRuleError(f"{at}.{key}: at least one group of checks is needed")
+        rules.append(
+            Rule(
+                supported=tuple(_groups(block["supported"], f"{at}.supported")),
+                refuted=tuple(_groups(block["refuted"], f"{at}.refuted")),
+                claim=str(block.get("claim", "")),
+                comparisons=tuple(_names(block.get("comparisons", ["qra_selected"]), f"{at}.comparisons")),
+                sets=tuple(_names(block.get("sets", ["test"]), f"{at}.sets")),
+            )
+        )
+    return rules
+
+
+def _names(raw: Any, at: str) -> list[str]:
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(isinstance(x, str) and x for x in names):
+        raise VerdictRuleError(f"{at}: expected a name or a non-empty list of names")
+    return names
+
+
+def _groups(raw: Any, at: str) -> list[Group]:
+    groups = raw if isinstance(raw, list) else [raw]
+    out = []
+    for j, g in enumerate(groups):
+        here = f"{at}[{j}]"
+        if not isinstance(g, dict) or not set(g) - {"against"}:
+            raise VerdictRuleError(f"{here}: expected a mapping of checks ({', '.join(CHECKS)})")
+        against = tuple(_names(g.get("against", "seeds"), f"{here}.against"))
+        checks = {k: v for k, v in g.items() if k != "against"}
+        for name, value in checks.items():
+            if name not in CHECKS:
+                raise VerdictRuleError(f"{here}: unknown check {name!r} (known: {', '.join(CHECKS)})")
+            boolean = name in ("disjoint", "interval_above")
+            if boolean != isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise VerdictRuleError(f"{here}.{name}: expected {'true/false' if boolean else 'a number'}")
+            if CHECKS[name][0] and name != "means_within" and len(against) != 1:
+                raise VerdictRuleError(
+                    f"{here}.{name}: compares with one arm; 'against' names {list(against)}"
+                )
+        out.append(Group(checks, against))
+    return out
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """One arm's difference (variant minus control) on one set: mean and t-interval over seeds, per-seed
+    paired intervals (accuracy, fractions)."""
+
+    mean: float
+    ci: tuple[float, float]
+    seed_cis: tuple[tuple[float, float], ...]
+
+
+def _gap(result: dict[str, Any], set_name: str, comparison: str) -> _Gap | None:
+    sm = next(
+        (s for s in result.get("summary", {}).values() if s["set"] == set_name and s["second"] == comparison),
+        None,
+    )
+    if sm is None or sm["accuracy_difference"]["seeds"] < 2:
+        return None
+    seed_cis = []
+    for r in result.get("per_seed", []):
+        comps = r.get("sets", {}).get(set_name, {}).get("comparisons", [])
+        c = next((c for c in comps if c["second"] == comparison), None)
+        if c is not None:
+            seed_cis.append(tuple(c["accuracy_difference_ci"]))
+    a = sm["accuracy_difference"]
+    return _Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis))
+
+
+def _check(name: str, value: Any, gap: _Gap, refs: list[_Gap]) -> tuple[bool, str]:
+    """Whether one check holds, and the numbers in words (points)."""
+    pts = lambda x: f"{x * 100:+.1f}"  # noqa: E731
+    interval = lambda ci: f"[{pts(ci[0])}, {pts(ci[1])}]"  # noqa: E731
+    if name == "means_within":
+        means = [gap.mean] + [r.mean for r in refs]
+        spread = max(means) - min(means)
+        return spread <= value / 100, f"means {', '.join(pts(m) for m in means)} span {spread * 100:.1f}"
+    if CHECKS[name][0]:
+        ref = refs[0]
+        shift = gap.mean - ref.mean
+        said = f"shift {pts(shift)} ({pts(gap.mean)} against {pts(ref.mean)})"
+        if name == "shift_at_least":
+            return shift >= value / 100, said
+        if name == "shift_above":
+            return shift > value / 100, said
+        if name == "shift_below":
+            return shift < value / 100, said
+        if name == "shift_within":
+            return abs(shift) <= value / 100, said
+        if name == "shift_beyond":
+            return abs(shift) > value / 100, said
+        if name in ("disjoint", "interval_above"):
+            above, below = gap.ci[0] > ref.ci[1], gap.ci[1] < ref.ci[0]
+            held = (above or below) if name == "disjoint" else above
+            words = "do not overlap" if (above or below) else "overlap"
+            return held == value, f"t-intervals {interval(gap.ci)} and {interval(ref.ci)} {words}"
+        share = shift / abs(ref.mean) if ref.mean else float("nan")
+        said = f"the gap shrinks by {share:.0%} of {pts(ref.mean)}"
+        return (share >= value if name == "shrinks_at_least" else share < value), said
+    lo, hi = gap.ci
+    said = f"t-interval {interval(gap.ci)}"
+    if name == "upper_at_least":
+        return hi >= value / 100, said
+    if name == "upper_below":
+        return hi < value / 100, said
+    if name == "lower_above":
+        return lo > value / 100, said
+    if name == "lower_at_most":
+        return lo <= value / 100, said
+    uppers = [ci[1] for ci in gap.seed_cis]
+    said = "per-seed paired intervals " + ", ".join(interval(ci) for ci in gap.seed_cis)
+    if not uppers:
+        return False, "no per-seed intervals"
+    if name == "every_seed_upper_below":
+        return all(u < value / 100 for u in uppers), said
+    return any(u >= value / 100 for u in uppers), said  # some_seed_upper_at_least
+
+
+def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]]) -> Verdict:
+    """The verdict of one rule of arm `arm`, from the finished arms' result files (name -> arm file)."""
+    claim = rule.claim or "the declared outcome"
+    compared = [g for g in rule.supported + rule.refuted if any(CHECKS[n][0] for n in g.checks)]
+    needed = [arm] + sorted({a for g in compared for a in g.against} - {arm})
+    missing = [a for a in needed if a not in finished]
+    if missing:
+        return Verdict(claim, "waiting", [f"waiting for arm(s) {', '.join(f'`{a}`' for a in missing)}"])
+
+    def group_holds(g: Group, set_name: str, comparison: str) -> tuple[bool | None, list[str]]:
+        gap = _gap(finished[arm], set_name, comparison)
+        compares = any(CHECKS[n][0] for n in g.checks)
+        refs = [_gap(finished[a], set_name, comparison) for a in g.against] if compares else []
+        if gap is None:
+            return None, [f"`{arm}` has no {comparison} on {set_name} over 2+ seeds"]
+        if any(r is None for r in refs):
+            lacking = [a for a, r in zip(g.against, refs, strict=True) if r is None]
+            return None, [
+                f"{', '.join(f'`{a}`' for a in lacking)} has no {comparison} on {set_name} to compare"
+            ]
+        held, words = True, []
+        for name, value in g.checks.items():
+            ok, said = _check(name, value, gap, [r for r in refs if r is not None])
+            held &= ok
+            words.append(f"{said} ({_condition(name, value)}: {'yes' if ok else 'no'})")
+        return held, words
+
+    pairs = [(s, c) for s in rule.sets for c in rule.comparisons]
+    words: dict[str, list[str]] = {"supported": [], "refuted": [], "refuted_held": []}
+    supported, refuted, unknown = True, False, []
+    for kind, groups in (("supported", rule.supported), ("refuted", rule.refuted)):
+        for g in groups:
+            for s, c in pairs:
+                held, said = group_holds(g, s, c)
+                if held is None:
+                    unknown += said
+                    continue
+                line = f"{s}, {c}: " + "; ".join(said)
+                words[kind].append(line)
+                if kind == "supported":
+                    supported &= held
+                elif held:
+                    refuted = True
+                    words["refuted_held"].append(line)
+    if unknown:
+        return Verdict(claim, "waiting", sorted(set(unknown)))
+    if supported and refuted:  # a rule whose conditions overlap: said, never resolved silently
+        return Verdict(
+            claim, "inconclusive", ["both the supporting and the refuting checks hold", *words["supported"]]
+        )
+    if supported:
+        return Verdict(claim, "supported", words["supported"])
+    if refuted:
+        return Verdict(claim, "refuted", words["refuted_held"])
+    return Verdict(claim, "inconclusive", ["neither holds", *words["supported"], *words["refuted"]])
+
+
+def _condition(name: str, value: Any) -> str:
+    """What a check asks for, in words."""
+    v = ("0" if value == 0 else f"{value:+g}") if not isinstance(value, bool) else ""
+    return {
+        "shift_at_least": f"needs ≥ {v}",
+        "shift_above": f"needs > {v}",
+        "shift_below": f"needs < {v}",
+        "shift_within": f"needs within ±{abs(value):g}" if not isinstance(value, bool) else "",
+        "shift_beyond": f"needs beyond ±{abs(value):g}" if not isinstance(value, bool) else "",
+        "disjoint": "needs them apart" if value is True else "needs them to overlap",
+        "interval_above": "needs the arm's above" if value is True else "needs the arm's not above",
+        "shrinks_at_least": f"needs ≥ {value:.0%}" if not isinstance(value, bool) else "",
+        "shrinks_below": f"needs < {value:.0%}" if not isinstance(value, bool) else "",
+        "means_within": f"needs a span ≤ {abs(value):g}" if not isinstance(value, bool) else "",
+        "upper_at_least": f"needs it to reach {v} or lie above",
+        "upper_below": f"needs it below {v}",
+        "lower_above": f"needs it above {v}",
+        "lower_at_most": f"needs it to reach {v} or lie below",
+        "every_seed_upper_below": f"needs every seed's below {v}",
+        "some_seed_upper_at_least": f"needs some seed's to reach {v}",
+    }[name]

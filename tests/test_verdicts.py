@@ -1,0 +1,150 @@
+"""Verdict rules (verdicts.py): a declared outcome restated as checks on an arm's numbers, on known inputs."""
+
+import pytest
+from reasoning_infused.verdicts import VerdictRuleError, check_rule, parse_rules
+
+
+def arm_file(mean, ci, seed_cis=None, second="qra_selected", set_name="test"):
+    """The parts of an arm file a verdict reads: the summary over seeds and each seed's paired interval."""
+    seed_cis = seed_cis or [(mean - 0.01, mean + 0.01)] * 3
+    return {
+        "summary": {
+            f"{set_name}:{second}-qa": {
+                "set": set_name,
+                "first": "qa",
+                "second": second,
+                "accuracy_difference": {"seeds": len(seed_cis), "mean": mean, "ci": list(ci)},
+            }
+        },
+        "per_seed": [
+            {
+                "seed": i,
+                "sets": {set_name: {"comparisons": [{"second": second, "accuracy_difference_ci": list(c)}]}},
+            }
+            for i, c in enumerate(seed_cis)
+        ],
+    }
+
+
+SEEDS = arm_file(-0.177, (-0.195, -0.159))
+SHIFT_RULE = {
+    "supported": [{"shift_at_least": 3, "disjoint": True}],
+    "refuted": [{"shift_within": 2}, {"shift_below": 0}],
+}
+
+
+@pytest.mark.parametrize(
+    "arm, expected",
+    [
+        (arm_file(-0.098, (-0.110, -0.086)), "supported"),  # +7.9 points, intervals apart
+        (arm_file(-0.170, (-0.185, -0.155)), "refuted"),  # +0.7: within 2 points
+        (arm_file(-0.200, (-0.220, -0.180)), "refuted"),  # more negative
+        (arm_file(-0.140, (-0.170, -0.110)), "inconclusive"),  # +3.7 but the intervals overlap
+        (arm_file(-0.150, (-0.160, -0.140)), "inconclusive"),  # +2.7: neither
+    ],
+)
+def test_a_shift_rule_reads_the_shift_and_the_intervals(arm, expected):
+    (rule,) = parse_rules(SHIFT_RULE, "arm")
+    v = check_rule(rule, "arm", {"seeds": SEEDS, "arm": arm})
+    assert v.verdict == expected and v.because
+    if expected == "supported":
+        assert "shift +7.9 (-9.8 against -17.7)" in v.because[0] and "do not overlap" in v.because[0]
+
+
+def test_interval_rules_and_every_seed():
+    interval = parse_rules({"supported": [{"upper_at_least": 0}], "refuted": [{"upper_below": 0}]}, "a")[0]
+    assert check_rule(interval, "a", {"a": arm_file(-0.04, (-0.064, -0.022))}).verdict == "refuted"
+    assert check_rule(interval, "a", {"a": arm_file(-0.01, (-0.03, 0.01))}).verdict == "supported"
+    seeds_rule = parse_rules(
+        {
+            "supported": [{"every_seed_upper_below": 0, "upper_below": 0}],
+            "refuted": [{"some_seed_upper_at_least": 0}, {"upper_at_least": 0}],
+        },
+        "seeds",
+    )[0]
+    below = arm_file(-0.1, (-0.12, -0.08), [(-0.12, -0.08), (-0.11, -0.07), (-0.13, -0.09)])
+    one_seed_reaches_0 = arm_file(-0.1, (-0.12, -0.08), [(-0.12, -0.08), (-0.11, 0.002), (-0.13, -0.09)])
+    assert check_rule(seeds_rule, "seeds", {"seeds": below}).verdict == "supported"
+    assert check_rule(seeds_rule, "seeds", {"seeds": one_seed_reaches_0}).verdict == "refuted"
+
+
+def test_shrink_and_several_references():
+    shrink = parse_rules(
+        {"supported": [{"shrinks_at_least": 0.5}], "refuted": [{"shrinks_below": 0.25}]}, "a"
+    )[0]
+    ref = {"seeds": arm_file(-0.20, (-0.22, -0.18))}
+    assert check_rule(shrink, "a", {**ref, "a": arm_file(-0.09, (-0.1, -0.08))}).verdict == "supported"  # 55%
+    assert check_rule(shrink, "a", {**ref, "a": arm_file(-0.16, (-0.17, -0.15))}).verdict == "refuted"  # 20%
+    assert check_rule(shrink, "a", {**ref, "a": arm_file(-0.13, (-0.14, -0.12))}).verdict == "inconclusive"
+    trend = parse_rules(
+        {
+            "supported": [
+                {"against": "data_4k", "shift_above": 0},
+                {"shift_above": 0, "interval_above": True},
+            ],
+            "refuted": [{"against": ["seeds", "data_4k"], "means_within": 2}],
+        },
+        "data_8k",
+    )[0]
+    arms = {"seeds": arm_file(-0.18, (-0.19, -0.17)), "data_4k": arm_file(-0.12, (-0.13, -0.11))}
+    assert (
+        check_rule(trend, "data_8k", {**arms, "data_8k": arm_file(-0.05, (-0.06, -0.04))}).verdict
+        == "supported"
+    )
+    flat = {"seeds": arm_file(-0.18, (-0.19, -0.17)), "data_4k": arm_file(-0.17, (-0.18, -0.16))}
+    assert (
+        check_rule(trend, "data_8k", {**flat, "data_8k": arm_file(-0.165, (-0.18, -0.15))}).verdict
+        == "refuted"
+    )
+
+
+def test_a_verdict_waits_for_numbers_it_cannot_have_yet():
+    (rule,) = parse_rules(SHIFT_RULE, "arm")
+    v = check_rule(rule, "arm", {"arm": arm_file(-0.1, (-0.11, -0.09))})
+    assert v.verdict == "waiting" and "`seeds`" in v.because[0]
+    # a comparison the reference arm does not have (Q->AR when `seeds` trained Q->A and Q->RA only)
+    qar = parse_rules({**SHIFT_RULE, "comparisons": ["qar"]}, "arm")[0]
+    v = check_rule(qar, "arm", {"seeds": SEEDS, "arm": arm_file(-0.1, (-0.11, -0.09), second="qar")})
+    assert v.verdict == "waiting" and "`seeds` has no qar on test" in v.because[0]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"supported": [{"shift_at_least": 3}]}, r"arm\.verdict\.refuted: at least one group"),
+        (
+            {"supported": [{"shift_atleast": 3}], "refuted": [{"shift_within": 2}]},
+            "unknown check 'shift_atleast'",
+        ),
+        (
+            {"supported": [{"disjoint": 3}], "refuted": [{"shift_within": 2}]},
+            r"disjoint: expected true/false",
+        ),
+        ({"supported": [{"shift_at_least": "3"}], "refuted": [{"shift_within": 2}]}, "expected a number"),
+        (
+            {"supported": [{"against": ["a", "b"], "shift_at_least": 3}], "refuted": [{"shift_within": 2}]},
+            "compares with one arm",
+        ),
+        (
+            {"supported": [{}], "refuted": [{"shift_within": 2}]},
+            r"supported\[0\]: expected a mapping of checks",
+        ),
+        (
+            {"supported": [{"upper_below": 0}], "refuted": [{"upper_at_least": 0}], "set": ["x"]},
+            r"unknown key",
+        ),
+    ],
+)
+def test_bad_rules_name_the_key(raw, message):
+    with pytest.raises(VerdictRuleError, match=message):
+        parse_rules(raw, "arm")
+
+
+def test_a_rule_is_not_part_of_what_an_arm_computes():
+    from reasoning_infused.ablate import Arm
+
+    plain = Arm("a", "h", "o", ["data.train_size=4000"])
+    with_rule = Arm("a", "h", "o", ["data.train_size=4000"], verdict=SHIFT_RULE)
+    assert plain.spec_hash() == with_rule.spec_hash()  # finished arms stay current when a rule is written
+    assert plain.spec_hash() != Arm("a", "h", "another outcome", ["data.train_size=4000"]).spec_hash()
+    assert "verdict" not in with_rule.declared() and with_rule.verdict_rules()[0].supported
