@@ -10,7 +10,8 @@ results/ablations/<study>/<arm>.json: per seed, accuracy and macro-F1 with inter
 paired comparison of each variant with the arm's matched Q->A control; over seeds, mean, SD and a t-interval of
 the difference. A rerun skips finished arms whose declaration and identity are unchanged, and a stopped arm
 resumes after its last finished seed (kept with its per-row correctness in <arm>.partial.json, so even a new
-machine without the artifact store does not retrain it): a stopped session loses at most the seed in flight. `summary.json` and a forest plot collect the arms.
+machine without the artifact store does not retrain it): a stopped session loses at most the seed in flight.
+`summary.json` and a forest plot collect the arms.
 """
 
 from __future__ import annotations
@@ -481,6 +482,7 @@ def interim_record(
     per_seed: list[dict[str, Any]],
     seed_minutes: list[float | None],
     level: float,
+    identity: str,
 ) -> dict[str, Any]:
     """The interim file of a stopped arm: its finished seeds, clearly not the arm's result. It carries the
     per-row correctness and minutes of each seed, so a later run on another machine (without this one's store)
@@ -492,7 +494,7 @@ def interim_record(
         "seeds_done": [r["seed"] for r in per_seed],
         "seeds_declared": arm.seeds,
         "spec_hash": arm.spec_hash(),
-        "identity": arm_identity(abl, arm),
+        "identity": identity,
         "per_seed": for_json(per_seed),
         "per_seed_rows_correct": [rows_correct_to_json(r.get("_rows_correct", {})) for r in per_seed],
         "seed_minutes": seed_minutes,
@@ -502,7 +504,9 @@ def interim_record(
     }
 
 
-def resumable_seeds(abl: Ablation, arm: Arm) -> dict[int, tuple[dict[str, Any], float | None]]:
+def resumable_seeds(
+    abl: Ablation, arm: Arm, identity: str | None = None
+) -> dict[int, tuple[dict[str, Any], float | None]]:
     """The finished seeds of a stopped run of this arm (from its interim file), with their minutes, when the
     arm's declaration and identity are unchanged since; {} otherwise (or for an interim file written before
     per-row correctness was kept: its seeds are recomputed, from the store when it still holds them)."""
@@ -512,7 +516,7 @@ def resumable_seeds(abl: Ablation, arm: Arm) -> dict[int, tuple[dict[str, Any], 
     stored = json.loads(path.read_text())
     if (
         stored.get("spec_hash") != arm.spec_hash()
-        or stored.get("identity") != arm_identity(abl, arm)
+        or stored.get("identity") != (identity or arm_identity(abl, arm))
         or "per_seed_rows_correct" not in stored
     ):
         return {}
@@ -579,7 +583,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         f"[ablate] {arm.name}: estimated {est:.0f} CPU minutes for what is not in the store yet", flush=True
     )
     partial_path = abl.results_dir / f"{arm.name}.partial.json"
-    resumed = resumable_seeds(abl, arm)
+    resumed = resumable_seeds(abl, arm, identity)
     per_seed: list[dict[str, Any]] = []
     seed_minutes: list[float | None] = []
     level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
@@ -598,7 +602,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         seed_minutes.append((time.time() - t0) / 60)
         # a stopped run keeps its finished seeds (clearly marked as not the arm result)
         if seed != arm.seeds[-1]:
-            write_json(partial_path, interim_record(abl, arm, per_seed, seed_minutes, level))
+            write_json(partial_path, interim_record(abl, arm, per_seed, seed_minutes, level, identity))
             print(f"[ablate] {arm.name}: seed {seed} done; interim results in {partial_path}", flush=True)
     result = {
         "study": abl.study,

@@ -408,7 +408,6 @@ def verdict_lines(verdicts: list[dict[str, Any]]) -> list[str]:
     """One arm's verdicts (from summary.json or `ablate.arm_verdicts`) as markdown list items."""
     out = []
     for v in verdicts:
-        v = v if isinstance(v, dict) else vars(v)
         claim = "" if v["claim"] == "the declared outcome" else f" ({v['claim']})"
         out.append(
             f"- **Verdict{claim}**, checked by the arm's rule in the YAML: **{v['verdict']}** — "
@@ -848,7 +847,7 @@ def arm_story(
     name: str,
     r: dict[str, Any],
     reference: dict[str, Any] | None = None,
-    verdicts: list[Any] | None = None,
+    verdicts: list[dict[str, Any]] | None = None,
 ) -> str:
     """One arm as notebook 06 tells it: hypothesis, the preregistered outcome, the result table, the result in
     words (each selected-decoding comparison's mean over seeds, where its t-interval lies, and the shift against

@@ -260,19 +260,21 @@ def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]]) -> Ver
 
 
 def _condition(name: str, value: Any) -> str:
-    """What a check asks for, in words."""
-    v = ("0" if value == 0 else f"{value:+g}") if not isinstance(value, bool) else ""
+    """What a check asks for, in words (parse_rules has checked the value's type)."""
+    if name == "disjoint":
+        return "needs them apart" if value else "needs them to overlap"
+    if name == "interval_above":
+        return "needs the arm's above" if value else "needs the arm's not above"
+    v = "0" if value == 0 else f"{value:+g}"
     return {
         "shift_at_least": f"needs ≥ {v}",
         "shift_above": f"needs > {v}",
         "shift_below": f"needs < {v}",
-        "shift_within": f"needs within ±{abs(value):g}" if not isinstance(value, bool) else "",
-        "shift_beyond": f"needs beyond ±{abs(value):g}" if not isinstance(value, bool) else "",
-        "disjoint": "needs them apart" if value is True else "needs them to overlap",
-        "interval_above": "needs the arm's above" if value is True else "needs the arm's not above",
-        "shrinks_at_least": f"needs ≥ {value:.0%}" if not isinstance(value, bool) else "",
-        "shrinks_below": f"needs < {value:.0%}" if not isinstance(value, bool) else "",
-        "means_within": f"needs a span ≤ {abs(value):g}" if not isinstance(value, bool) else "",
+        "shift_within": f"needs within ±{abs(value):g}",
+        "shift_beyond": f"needs beyond ±{abs(value):g}",
+        "shrinks_at_least": f"needs ≥ {value:.0%}",
+        "shrinks_below": f"needs < {value:.0%}",
+        "means_within": f"needs a span ≤ {abs(value):g}",
         "upper_at_least": f"needs it to reach {v} or lie above",
         "upper_below": f"needs it below {v}",
         "lower_above": f"needs it above {v}",
