@@ -771,7 +771,8 @@ def factor_rows(
             # an arm that evaluates the reference's own trained models (it changes only the evaluation) has, on
             # test, the reference's gap by construction: listed, never read as a factor
             same_models = name != against and all(
-                x.get("artifact_keys") and x["artifact_keys"] == ref_models.get(x["seed"]) for x in r["per_seed"]
+                x.get("artifact_keys") and x["artifact_keys"] == ref_models.get(x["seed"])
+                for x in r["per_seed"]
             )
             shift = None
             if name != against and key in ref.get("summary", {}) and not same_models:
