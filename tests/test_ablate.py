@@ -164,6 +164,17 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
             "    variants: [qa, qra]\n    seeds: [0, 1]",
             r"arms\[0\] \(seeds\): seeds\.verdict\.supported\[0\]: unknown check 'shift_atleast'",
         ),
+        (
+            "arms:\n",
+            "references: {qar: seeds}\narms:\n",
+            r"references\.qar: arm 'seeds' does not train 'qar'",
+        ),
+        (
+            "arms:\n",
+            "references: {qra_selected: nope}\narms:\n",
+            r"references\.qra_selected: no arm named 'nope'",
+        ),
+        ("arms:\n", "references: {qa: seeds}\narms:\n", r"references\.qa: not a comparison"),
     ],
 )
 def test_bad_declarations_are_refused_before_anything_runs(tmp_path, old, new, message):

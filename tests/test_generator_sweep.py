@@ -77,6 +77,7 @@ def test_sweep_on_the_smoke_profile(smoke_study, tmp_path):
     result = run_sweep(sweep, in_process=True, bootstrap_samples=50)
     saved = json.loads(sweep.results_path.read_text())
     assert saved["chosen"] == result["chosen"] and saved["reference"] == "default"
+    assert sweep.figure_path.stat().st_size > 0  # the grounding-against-LAS plot of the candidates
     ref, cand = result["candidates"]["default"], result["candidates"]["no_repeat_2"]
     assert "against_reference" not in ref and cand["qualifies"] == qualifies(cand["against_reference"])
     assert cand["against_reference"]["rows"] == 60 and "las" in cand["against_reference"]

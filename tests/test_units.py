@@ -552,3 +552,14 @@ def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
         {"seeds": arm([-0.17, -0.18, -0.19]), "lora": arm([-0.16, -0.19, -0.18], tag="full")}
     )
     assert "no arm moves the gap beyond noise; within noise: `lora`" in same
+    # a comparison the seeds arm does not train is read against the arm the study names for it
+    named = {
+        "seeds": arm([-0.17, -0.18, -0.19]),
+        "qar_seeds": arm([-0.12, -0.11, -0.13], second="qar", tag="qar"),
+        "shuffled": arm([-0.02, -0.03, -0.04], second="qar", tag="shuf"),
+    }
+    rows = factor_table(named, references={"qar": "qar_seeds"})
+    assert "(reference for Q→AR − Q→A)" in rows[3]
+    assert "| +9.0 [" in rows[4] and rows[4].rstrip().endswith("] against `qar_seeds` |")
+    assert factor_table(named)[4].rstrip().endswith("| — |")  # without the study's references: no shift
+    assert "`shuffled` (Q→AR − Q→A: +9.0 [" in factor_reading(named, references={"qar": "qar_seeds"})

@@ -101,10 +101,16 @@ class Ablation:
     arms: list[Arm]
     planned: list[Planned]
     path: Path
+    # the arm each comparison's gap is read against (comparison -> arm name): `seeds` unless named here, for a
+    # comparison the `seeds` arm does not train (the report's shift column; verdict rules name theirs)
+    references: dict[str, str] = field(default_factory=dict)
 
     @property
     def results_dir(self) -> Path:
         return results_root() / "ablations" / self.study
+
+    def reference_for(self, comparison: str) -> str:
+        return self.references.get(comparison, DEFAULT_REFERENCE)
 
 
 def _fields(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -115,6 +121,37 @@ def _fields(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})"
         )
     return raw
+
+
+DEFAULT_REFERENCE = "seeds"  # the arm whose gap every other arm's is compared with, unless `references` says
+
+
+def comparison_variant(comparison: str) -> str:
+    """The trained variant a comparison reads: `qra_selected` and `qra_constrained` are decodings of `qra`."""
+    return "qra" if comparison.startswith("qra") else comparison
+
+
+def _references(raw: Any, arms: list[Arm], path: Path) -> dict[str, str]:
+    """The study's `references` block checked: each key a comparison, each value an arm that trains it."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: references: expected a mapping comparison -> arm name")
+    comparisons = ("qra_selected", "qra_constrained", *[v for v in VARIANTS if v != "qa"])
+    by_name = {a.name: a for a in arms}
+    for comparison, name in raw.items():
+        if comparison not in comparisons:
+            raise ProfileError(
+                f"{path}: references.{comparison}: not a comparison (known: {', '.join(comparisons)})"
+            )
+        if name not in by_name:
+            raise ProfileError(f"{path}: references.{comparison}: no arm named {name!r}")
+        if comparison_variant(comparison) not in by_name[name].variants:
+            raise ProfileError(
+                f"{path}: references.{comparison}: arm {name!r} does not train "
+                f"{comparison_variant(comparison)!r} (its variants: {by_name[name].variants})"
+            )
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def load_ablation(path: str | Path) -> Ablation:
@@ -166,6 +203,7 @@ def load_ablation(path: str | Path) -> Ablation:
         arms,
         planned,
         path,
+        _references(raw.get("references"), arms, path),
     )
     for arm in arms:  # every experiment's settings load and validate before anything runs
         for seed in arm.seeds:
@@ -729,6 +767,7 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
             a.name for a in abl.arms if a.name not in done and a.name not in interim and a.name not in stale
         ],
         "planned": [asdict(p) for p in abl.planned],
+        "references": abl.references,  # comparison -> the arm its shift is read against (default `seeds`)
         "code_version": code_version(),
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

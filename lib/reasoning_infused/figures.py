@@ -294,3 +294,36 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
         "Ablations: per seed (dots, paired 95% CI) and mean over seeds (diamond, t-interval)", fontsize=9
     )
     return _save(fig, path), fig
+
+
+def generator_tradeoff(result: dict[str, Any], path: Path):
+    """Each generator candidate of a sweep against the reference (the default generator) on the same held-out
+    training rows: grounding difference (x) and LAS difference (y), in points, each with its paired 95% bootstrap
+    interval. The sweep's rule asks for both intervals above 0: the shaded upper-right quadrant."""
+    rows = [
+        (name, c["against_reference"])
+        for name, c in result["candidates"].items()
+        if c.get("against_reference")
+    ]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for name, a in rows:
+        g, las = a["grounding"], a["las"]
+        x, y = g["difference"] * 100, las["difference"] * 100
+        xerr = [[x - g["ci"][0] * 100], [g["ci"][1] * 100 - x]]
+        yerr = [[y - las["ci"][0] * 100], [las["ci"][1] * 100 - y]]
+        color = "tab:green" if result["candidates"][name].get("qualifies") else "tab:blue"
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=color, ecolor="0.65", elinewidth=1, capsize=2)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.axhline(0, color="gray", ls="--", lw=1)
+    ax.axvline(0, color="gray", ls="--", lw=1)
+    x_hi, y_hi = ax.get_xlim()[1], ax.get_ylim()[1]
+    ax.fill_between([0, x_hi], 0, y_hi, color="tab:green", alpha=0.08, label="rule: both above 0")
+    ax.set_xlim(right=x_hi)
+    ax.set_ylim(top=y_hi)
+    ax.set_xlabel(f"grounding difference to `{result['reference']}` (points)")
+    ax.set_ylabel(f"LAS difference to `{result['reference']}` (points)")
+    ax.set_title(
+        f"Generator candidates ({result['rows']} held-out training rows, paired 95% CIs)", fontsize=9
+    )
+    ax.legend(fontsize=7, loc="lower left")
+    return _save(fig, path), fig

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import artifacts
 from .config import Profile, ProfileError, load_profile, override_args, read_yaml_mapping
-from .locations import check_safe_name, results_root
+from .locations import check_safe_name, figures_root, results_root
 from .provenance import code_version, write_json
 from .quality import compare_reasonings, paired_las_difference, quality_report
 
@@ -46,6 +46,10 @@ class Sweep:
     @property
     def results_path(self) -> Path:
         return results_root() / "generator_sweep" / f"{self.name}.json"
+
+    @property
+    def figure_path(self) -> Path:
+        return figures_root() / f"generator_sweep_{self.name}.png"
 
     def spec_hash(self) -> str:
         blob = json.dumps({k: v for k, v in asdict(self).items() if k != "path"}, sort_keys=True, default=str)
@@ -200,6 +204,9 @@ def run_sweep(sweep: Sweep, in_process: bool = False, bootstrap_samples: int = 1
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(sweep.results_path, result)
+    from .figures import generator_tradeoff
+
+    generator_tradeoff(result, sweep.figure_path)
     print(
         f"[generator-sweep] chosen: {chosen or f'none qualifies; {ref_name} stays'}; wrote {sweep.results_path}"
     )

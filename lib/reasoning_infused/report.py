@@ -361,11 +361,11 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
     if any(not r.get("partial") for r in arms.values()):
         out += [
             "**The factors at a glance** (test set, accuracy points; the gap is the arm's variant minus its matched "
-            "Q→A control; the shift is how much the arm moves that gap against arm `seeds`):",
+            "Q→A control; the shift is how much the arm moves that gap against arm `seeds`, or the arm named):",
             "",
-            *factor_table(arms),
+            *factor_table(arms, references=summary.get("references")),
             "",
-            factor_reading(arms),
+            factor_reading(arms, references=summary.get("references")),
             "",
         ]
         if summary.get("verdicts"):
@@ -744,24 +744,20 @@ GAP_COMPARISONS = (
 )  # the gaps each arm is read by, against its Q->A control
 
 
-def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> list[dict[str, Any]]:
+def factor_rows(
+    arms: dict[str, dict[str, Any]], reference: str = "seeds", references: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Per finished arm and test comparison (Q->RA with the decoding validation chose, Q->AR, multi-task, each
     minus the arm's matched Q->A): what the arm changes, the gap over seeds (mean, t-interval) and the shift
     against the reference arm's gap for the same comparison (Welch's t-interval over the two arms' seeds; None
-    where the reference lacks the comparison)."""
+    where the reference lacks the comparison). `references` names another reference arm per comparison (the
+    study's `references` block, for a comparison the default reference does not train)."""
     from .metrics import welch_difference
 
-    ref = arms.get(reference, {}).get("summary", {})
-    ref_models = {x["seed"]: x.get("artifact_keys") for x in arms.get(reference, {}).get("per_seed", [])}
     rows = []
     for name, r in arms.items():
         if r.get("partial"):
             continue
-        # an arm that evaluates the reference's own trained models (it changes only the evaluation) has, on test,
-        # the reference's gap by construction: listed, never read as a factor
-        same_models = name != reference and all(
-            x.get("artifact_keys") and x["artifact_keys"] == ref_models.get(x["seed"]) for x in r["per_seed"]
-        )
         decl = r.get("declaration", {})
         changes = ", ".join(f"`{o}`" for o in decl.get("overrides", [])) or "—"
         if decl.get("control_overrides"):
@@ -769,10 +765,19 @@ def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> li
         for key, sm in r["summary"].items():
             if sm["set"] != "test" or sm["second"] not in GAP_COMPARISONS:
                 continue
+            against = (references or {}).get(sm["second"], reference)
+            ref = arms.get(against, {})
+            ref_models = {x["seed"]: x.get("artifact_keys") for x in ref.get("per_seed", [])}
+            # an arm that evaluates the reference's own trained models (it changes only the evaluation) has, on
+            # test, the reference's gap by construction: listed, never read as a factor
+            same_models = name != against and all(
+                x.get("artifact_keys") and x["artifact_keys"] == ref_models.get(x["seed"])
+                for x in r["per_seed"]
+            )
             shift = None
-            if name != reference and key in ref and not same_models:
+            if name != against and key in ref.get("summary", {}) and not same_models:
                 shift = welch_difference(
-                    ref[key]["accuracy_difference_per_seed"], sm["accuracy_difference_per_seed"]
+                    ref["summary"][key]["accuracy_difference_per_seed"], sm["accuracy_difference_per_seed"]
                 )
             rows.append(
                 {
@@ -781,7 +786,8 @@ def factor_rows(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> li
                     "comparison": f"{_short(sm['second'])} − Q→A",
                     "gap": sm["accuracy_difference"],
                     "shift": shift,
-                    "is_reference": name == reference,
+                    "against": against,
+                    "is_reference": name == against,
                     "same_models_as_reference": same_models,
                 }
             )
@@ -792,33 +798,42 @@ def _points_interval(ci: list[float]) -> str:
     return "" if ci[0] != ci[0] else f" [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]"  # nothing when nan
 
 
-def factor_table(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> list[str]:
-    """`factor_rows` as a markdown table (accuracy points)."""
+def factor_table(
+    arms: dict[str, dict[str, Any]], reference: str = "seeds", references: dict[str, str] | None = None
+) -> list[str]:
+    """`factor_rows` as a markdown table (accuracy points); a shift read against another arm than `reference`
+    names it."""
     out = [
         f"| arm | changes | comparison | seeds | gap: mean [t-interval] | shift against `{reference}` [Welch 95%] |",
         "|---|---|---|---|---|---|",
     ]
-    for row in factor_rows(arms, reference):
+    for row in factor_rows(arms, reference, references):
         g = row["gap"]
         gap = f"{g['mean'] * 100:+.1f}" + (_points_interval(g["ci"]) if g["seeds"] > 1 else "")
         if row["is_reference"]:
-            shift = "(reference)"
+            shift = "(reference)" if row["against"] == reference else f"(reference for {row['comparison']})"
         elif row["same_models_as_reference"]:
-            shift = f"the same trained models as `{reference}` (the arm changes only the evaluation)"
+            shift = f"the same trained models as `{row['against']}` (the arm changes only the evaluation)"
         elif row["shift"] is None:
             shift = "—"
         else:
             shift = f"{row['shift']['difference'] * 100:+.1f}" + _points_interval(row["shift"]["ci"])
+            if row["against"] != reference:
+                shift += f" against `{row['against']}`"
         out.append(
             f"| `{row['arm']}` | {row['changes']} | {row['comparison']} | {g['seeds']} | {gap} | {shift} |"
         )
     return out
 
 
-def factor_reading(arms: dict[str, dict[str, Any]], reference: str = "seeds") -> str:
+def factor_reading(
+    arms: dict[str, dict[str, Any]], reference: str = "seeds", references: dict[str, str] | None = None
+) -> str:
     """One sentence from `factor_rows`: which arms move the gap (shift interval excluding 0), by how much."""
     rows = [
-        r for r in factor_rows(arms, reference) if r["shift"] and r["shift"]["ci"][0] == r["shift"]["ci"][0]
+        r
+        for r in factor_rows(arms, reference, references)
+        if r["shift"] and r["shift"]["ci"][0] == r["shift"]["ci"][0]
     ]
     if not rows:
         return f"No finished arm has a shift against `{reference}` with an interval yet."
@@ -826,12 +841,18 @@ def factor_reading(arms: dict[str, dict[str, Any]], reference: str = "seeds") ->
     still = [r for r in rows if r not in moved]
 
     def name(r):
-        return f"`{r['arm']}` ({r['comparison']}: {r['shift']['difference'] * 100:+.1f}{_points_interval(r['shift']['ci'])})"
+        against = "" if r["against"] == reference else f" against `{r['against']}`"
+        return (
+            f"`{r['arm']}` ({r['comparison']}: {r['shift']['difference'] * 100:+.1f}"
+            f"{_points_interval(r['shift']['ci'])}{against})"
+        )
 
     text = (
         "Against arm `"
         + reference
-        + "`, "
+        + "`"
+        + ("" if not references else " (or the arm named)")
+        + ", "
         + (
             ("the gap moves in " + "; ".join(map(name, moved)))
             if moved
@@ -848,10 +869,12 @@ def arm_story(
     r: dict[str, Any],
     reference: dict[str, Any] | None = None,
     verdicts: list[dict[str, Any]] | None = None,
+    other_references: dict[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> str:
     """One arm as notebook 06 tells it: hypothesis, the preregistered outcome, the result table, the result in
     words (each selected-decoding comparison's mean over seeds, where its t-interval lies, and the shift against
-    the `seeds` arm when given), and the verdicts of its declared rule (finished arms only)."""
+    the `seeds` arm when given, or against the arm `other_references` names for that comparison: comparison ->
+    (arm name, arm file)), and the verdicts of its declared rule (finished arms only)."""
     out = [
         f"### Arm `{name}`" + (" (interim: not all declared seeds)" if r.get("partial") else ""),
         "",
@@ -877,10 +900,14 @@ def arm_story(
                 f" (seeds × rows interval [{sr['ci'][0] * 100:+.1f}, {sr['ci'][1] * 100:+.1f}] "
                 f"{_interval_reading(sr['ci'])})"
             )
-        ref = (reference or {}).get("summary", {}).get(key)
-        if ref and reference is not r and ref["accuracy_difference"]["seeds"] >= 2:
+        ref_name, ref_arm = (other_references or {}).get(sm["second"], ("seeds", reference))
+        ref = (ref_arm or {}).get("summary", {}).get(key)
+        if ref and ref_arm is not r and ref["accuracy_difference"]["seeds"] >= 2:
             shift = a["mean"] - ref["accuracy_difference"]["mean"]
-            text += f"; against the seeds arm ({ref['accuracy_difference']['mean'] * 100:+.1f}) a shift of {shift * 100:+.1f}"
+            text += (
+                f"; against the {ref_name} arm ({ref['accuracy_difference']['mean'] * 100:+.1f}) "
+                f"a shift of {shift * 100:+.1f}"
+            )
         words.append(text)
     if words:
         out += ["**Result.** " + "; ".join(words) + ".", ""]
