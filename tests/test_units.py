@@ -436,6 +436,11 @@ def test_arm_story_reads_the_intervals_and_the_shift_against_the_seeds_arm():
     text = arm_story("seeds", seeds, seeds)
     assert "mean -17.7 points over 3 seeds, t-interval [-19.5, -15.9] lies below 0" in text
     assert "against the seeds arm" not in text  # the reference itself
+    assert "against the seeds arm" not in arm_story(
+        "seeds", {**seeds}, seeds
+    )  # also given a copy of its file
+    text = arm_story("qar_seeds", {**seeds}, seeds, other_references={"qra_selected": ("qar_seeds", seeds)})
+    assert "a shift of" not in text  # the reference a comparison is read against, named per comparison
     other = result([-0.05, -0.01, 0.0], [-0.10, 0.06])
     text = arm_story("data_8k", other, seeds)
     assert "includes 0" in text and "against the seeds arm (-17.7) a shift of +15.7" in text

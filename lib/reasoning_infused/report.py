@@ -902,7 +902,8 @@ def arm_story(
             )
         ref_name, ref_arm = (other_references or {}).get(sm["second"], ("seeds", reference))
         ref = (ref_arm or {}).get("summary", {}).get(key)
-        if ref and ref_arm is not r and ref["accuracy_difference"]["seeds"] >= 2:
+        # the reference arm's own story (by name: the notebook passes a copy of its file) has no shift
+        if ref and ref_name != name and ref_arm is not r and ref["accuracy_difference"]["seeds"] >= 2:
             shift = a["mean"] - ref["accuracy_difference"]["mean"]
             text += (
                 f"; against the {ref_name} arm ({ref['accuracy_difference']['mean'] * 100:+.1f}) "
