@@ -109,9 +109,6 @@ class Ablation:
     def results_dir(self) -> Path:
         return results_root() / "ablations" / self.study
 
-    def reference_for(self, comparison: str) -> str:
-        return self.references.get(comparison, DEFAULT_REFERENCE)
-
 
 def _fields(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
     allowed = set(cls.__dataclass_fields__)
@@ -121,9 +118,6 @@ def _fields(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where}: unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})"
         )
     return raw
-
-
-DEFAULT_REFERENCE = "seeds"  # the arm whose gap every other arm's is compared with, unless `references` says
 
 
 def comparison_variant(comparison: str) -> str:
