@@ -313,6 +313,44 @@ def test_one_colour_per_classifier_by_key_or_display_name():
     assert classifier_color("something else") is None
 
 
+def test_forest_plot_labels_name_arm_and_comparison_without_fine_tuning_mode(tmp_path):
+    from reasoning_infused.figures import ablation_forest
+
+    def comparison(second, diff):
+        return {
+            "first": "qa",
+            "second": second,
+            "accuracy_difference": diff,
+            "accuracy_difference_ci": [diff - 0.02, diff + 0.02],
+        }
+
+    arm = {
+        "summary": {
+            f"test:{second}-qa": {
+                "set": "test",
+                "first": "qa",
+                "second": second,
+                "accuracy_difference": {"seeds": 2, "mean": -0.1, "ci": [-0.12, -0.08]},
+            }
+            for second in ("qra", "qra_selected", "qar")
+        },
+        "per_seed": [
+            {
+                "seed": i,
+                "sets": {
+                    "test": {"comparisons": [comparison(s, -0.1) for s in ("qra", "qra_selected", "qar")]}
+                },
+            }
+            for i in range(2)
+        ],
+    }
+    path, fig = ablation_forest({"full_finetune": arm}, tmp_path / "forest.png")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    # free Q->RA is hidden behind the decoding validation chose; every label is "arm" over "comparison"
+    assert labels == ["full_finetune\nQ→RA, decoding chosen on validation − Q→A", "full_finetune\nQ→AR − Q→A"]
+    assert path.exists()
+
+
 def test_findings_are_computed_from_the_numbers():
     import pandas as pd
     from reasoning_infused.report import (

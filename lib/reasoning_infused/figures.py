@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from .data import LABELS
-from .report import DISPLAY_NAMES
+from .report import DISPLAY_NAMES, plain_name
 
 # One colour per classifier in every figure (keys of DISPLAY_NAMES; also looked up by display name).
 CLASSIFIER_COLORS = {
@@ -274,7 +274,7 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
                 if c["second"] == s["second"] and c["first"] == s["first"]
             ]
             rows.append((arm, s, per_seed))
-    fig, ax = plt.subplots(figsize=(8, 0.55 * max(1, len(rows)) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.6 * max(1, len(rows)) + 1.4))
     for y, (_arm, s, per_seed) in enumerate(rows):
         for j, c in enumerate(per_seed):
             dy = (j - (len(per_seed) - 1) / 2) * 0.12
@@ -286,12 +286,15 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
             ax.plot([m["ci"][0] * 100, m["ci"][1] * 100], [y, y], color="black", lw=3, alpha=0.5)
             ax.plot(m["mean"] * 100, y, "D", color="black", ms=6)
     ax.axvline(0, color="gray", ls="--")
-    labels = [f"{arm}: {DISPLAY_NAMES.get(s['second'], s['second'])} − {s['first']}" for arm, s, _ in rows]
+    labels = [  # two lines (arm, comparison) so long names do not squeeze the plot
+        f"{arm}\n{plain_name(s['second'])} − {plain_name(s['first'])}"
+        for arm, s, _ in rows
+    ]
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(f"accuracy difference to the matched control ({set_name}, points)")
     ax.set_title(
-        "Ablations: per seed (dots, paired 95% CI) and mean over seeds (diamond, t-interval)", fontsize=9
+        "Ablations: per seed (dots, paired 95% CI)\nand mean over seeds (diamond, t-interval)", fontsize=9
     )
     return _save(fig, path), fig
 

@@ -118,7 +118,7 @@ def results_table(metrics: dict[str, Any]) -> str:
                 )
                 out += [
                     "",
-                    f"Where {_name(c['second'])} − {_name(c['first'])} comes from (net rows gained, by gold class): "
+                    f"Where {plain_name(c['second'])} − {plain_name(c['first'])} comes from (net rows gained, by gold class): "
                     + ", ".join(
                         f"{lab} {v['net_rows_second_minus_first']:+d} (n={v['n']})" for lab, v in parts
                     )
@@ -132,7 +132,7 @@ def results_table(metrics: dict[str, Any]) -> str:
                 f"{name} has {len(space)} classes ({', '.join(space)}); a predicted label outside them counts as an "
                 "error. Sensitivity, picking the best-scoring label among them instead: "
                 + "; ".join(
-                    f"{_name(k)} {v['accuracy_as_scored']:.3f} → {v['accuracy_within_label_space']:.3f}"
+                    f"{plain_name(k)} {v['accuracy_as_scored']:.3f} → {v['accuracy_within_label_space']:.3f}"
                     for k, v in sens.items()
                 )
                 + ".",
@@ -170,7 +170,8 @@ def _mcnemar_table(metrics: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _name(key: str) -> str:
+def plain_name(key: str) -> str:
+    """A classifier's display name without the fine-tuning mode (an arm may train fully, not with LoRA)."""
     return DISPLAY_NAMES.get(key, key).replace(" (LoRA)", "")
 
 
@@ -186,7 +187,7 @@ def comparison_table(metrics: dict[str, Any]) -> str:
     def row(c: dict[str, Any], holm: str) -> str:
         a, f = c["accuracy_difference_ci"], c["macro_f1_difference_ci"]
         return (
-            f"| {c['set']} | {_name(c['second'])} − {_name(c['first'])} | {c['accuracy_difference'] * 100:+.1f} "
+            f"| {c['set']} | {plain_name(c['second'])} − {plain_name(c['first'])} | {c['accuracy_difference'] * 100:+.1f} "
             f"[{a[0] * 100:+.1f}, {a[1] * 100:+.1f}] | {c['macro_f1_difference'] * 100:+.1f} "
             f"[{f[0] * 100:+.1f}, {f[1] * 100:+.1f}] | {c['only_first_correct']} / {c['only_second_correct']} | "
             f"{c['p_value']:.3g} | {holm} |"
@@ -460,7 +461,7 @@ def arm_table(r: dict[str, Any]) -> list[str]:
         sr = sm.get("accuracy_difference_seeds_x_rows")
         crossed = f"[{sr['ci'][0] * 100:+.1f}, {sr['ci'][1] * 100:+.1f}]" if sr else "–"
         out.append(
-            f"| {sm['set']} | {_name(sm['second'])} − {_name(sm['first'])} | {'; '.join(per)} | "
+            f"| {sm['set']} | {plain_name(sm['second'])} − {plain_name(sm['first'])} | {'; '.join(per)} | "
             f"{a['mean'] * 100:+.1f} ± {sd} | {ci} | {crossed} | {need if need else '–'} |"
         )
     return out
@@ -494,7 +495,7 @@ SHORT_NAMES = {
 
 
 def _short(key: str) -> str:
-    return SHORT_NAMES.get(key, _name(key))
+    return SHORT_NAMES.get(key, plain_name(key))
 
 
 def _pct(x: float) -> str:
