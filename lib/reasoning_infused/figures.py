@@ -287,8 +287,7 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
             ax.plot(m["mean"] * 100, y, "D", color="black", ms=6)
     ax.axvline(0, color="gray", ls="--")
     labels = [  # two lines (arm, comparison) so long names do not squeeze the plot
-        f"{arm}\n{plain_name(s['second'])} − {plain_name(s['first'])}"
-        for arm, s, _ in rows
+        f"{arm}\n{plain_name(s['second'])} − {plain_name(s['first'])}" for arm, s, _ in rows
     ]
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
