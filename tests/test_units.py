@@ -606,3 +606,84 @@ def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
     assert "| +9.0 [" in rows[4] and rows[4].rstrip().endswith("] against `qar_seeds` |")
     assert factor_table(named)[4].rstrip().endswith("| — |")  # without the study's references: no shift
     assert "`shuffled` (Q→AR − Q→A: +9.0 [" in factor_reading(named, references={"qar": "qar_seeds"})
+
+
+def _size_arm(name: str, qa: list[float], qra: list[float]) -> dict:
+    """A finished arm file reduced to what the training-length curve reads."""
+    diffs = [b - a for a, b in zip(qa, qra, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    return {
+        "arm": name,
+        "per_seed": [
+            {
+                "seed": i,
+                "sets": {"test": {"classifiers": {"qa": {"accuracy": a}, "qra_selected": {"accuracy": b}}}},
+            }
+            for i, (a, b) in enumerate(zip(qa, qra, strict=True))
+        ],
+        "summary": {
+            "test:qra_selected-qa": {
+                "accuracy_difference": {"seeds": len(diffs), "mean": mean, "ci": [mean - 0.01, mean + 0.01]}
+            }
+        },
+    }
+
+
+TRAINING_LENGTH_STUDY = """
+study: curve_study
+profile: smoke
+arms:
+  - {name: seeds, hypothesis: h, outcome: o, seeds: [0, 1]}
+  - {name: data_big, hypothesis: h, outcome: o, overrides: ["data.train_size=80"], seeds: [0, 1]}
+  - {name: data_small, hypothesis: h, outcome: o, overrides: ["data.train_size=20"], seeds: [0, 1]}
+  - {name: longer_reasoning, hypothesis: h, outcome: o, overrides: ["augment.max_new_tokens=6"], seeds: [0, 1]}
+  - name: two_epoch_control
+    hypothesis: h
+    outcome: o
+    overrides: ["data.train_size=20"]
+    control_overrides: ["classifier.train.num_epochs=2"]
+    seeds: [0, 1]
+  - {name: answer_first, hypothesis: h, outcome: o, overrides: ["data.train_size=20"], variants: [qa, qar]}
+  - {name: not_run, hypothesis: h, outcome: o, overrides: ["data.train_size=40"], seeds: [0, 1]}
+"""
+
+
+def test_training_length_curve_takes_only_arms_that_change_the_number_of_examples(tmp_path):
+    from reasoning_infused.ablate import load_ablation, training_length_curve
+
+    path = tmp_path / "curve_study.yaml"
+    path.write_text(TRAINING_LENGTH_STUDY)
+    abl = load_ablation(path)
+    done = {a.name: _size_arm(a.name, [0.8, 0.82], [0.6, 0.64]) for a in abl.arms if a.name != "not_run"}
+    curve = training_length_curve(abl, done)
+    # sorted by examples; the smoke profile trains 36 examples at effective batch 8
+    assert [(p["arm"], p["examples"], p["optimizer_steps"]) for p in curve] == [
+        ("data_small", 20, 3),
+        ("seeds", 36, 5),
+        ("data_big", 80, 10),
+    ]
+    assert curve[0]["qa_accuracy"] == [0.8, 0.82] and curve[0]["qra_accuracy"] == [0.6, 0.64]
+    assert curve[0]["gap"]["mean"] == pytest.approx(-0.19)
+
+
+def test_training_length_table_sentence_and_figure_come_from_the_curve(tmp_path):
+    from reasoning_infused.ablate import curve_point
+    from reasoning_infused.figures import training_length_plot
+    from reasoning_infused.report import finding_training_length, training_length_table
+
+    curve = [
+        curve_point(_size_arm("seeds", [0.80, 0.82], [0.60, 0.64]), 2000, 125),
+        curve_point(_size_arm("data_4k", [0.86, 0.88], [0.76, 0.78]), 4000, 250),
+    ]
+    table = training_length_table(curve)
+    assert table[2] == "| `seeds` | 2,000 | 125 | 2 | 81.0% | 62.0% | -19.0 [-20.0, -18.0] |"
+    assert table[3] == "| `data_4k` | 4,000 | 250 | 2 | 87.0% | 77.0% | -10.0 [-11.0, -9.0] |"
+    sentence = finding_training_length(curve)
+    assert "Q→A moves +6.0 points" in sentence and "Q→RA +15.0" in sentence
+    assert "the gap narrows: -19.0 [-20.0, -18.0] → -10.0 [-11.0, -9.0]" in sentence
+    assert "widens" in finding_training_length(curve[::-1])
+    path, fig = training_length_plot(curve, tmp_path / "curve.png")
+    assert path.exists() and [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
+        "2,000\n125 steps",
+        "4,000\n250 steps",
+    ]

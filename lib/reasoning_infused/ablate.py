@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -245,6 +246,11 @@ def _measured_rates() -> dict[str, float]:
     return rates
 
 
+def training_rows(p: Profile) -> int:
+    """The classifier training examples of an experiment: `data.train_size`, 0 meaning the full 16,000-row split."""
+    return p.data.train_size or 16000
+
+
 def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = None) -> float:
     """CPU minutes of the work an arm still has to do (artifacts already in the store cost nothing; an artifact
     several experiments share, such as an augmentation, is counted once; seeds a stopped run finished are kept
@@ -256,7 +262,7 @@ def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = N
     for seed in [s for s in arm.seeds if s not in resumed]:
         for control in (True, False):
             p = experiment_profile(abl, arm, seed, control)
-            n_train = p.data.train_size or 16000
+            n_train = training_rows(p)
             k = p.classifier.reasoning_samples
             if any(v != "qa" for v in p.classifier.variants):  # the augmentation(s) those variants read
                 for a in artifacts.augment_artifacts(p):
@@ -732,11 +738,44 @@ def arm_verdicts(abl: Ablation, done: dict[str, dict[str, Any]]) -> dict[str, li
     return {a.name: [check_rule(r, a.name, done) for r in a.verdict_rules()] for a in abl.arms if a.verdict}
 
 
+def curve_point(result: dict[str, Any], examples: int, steps: int, set_name: str = "test") -> dict[str, Any]:
+    """One point of a training-length curve from an arm file: per seed, the test accuracy of Q->A and of Q->RA
+    with the decoding validation chose, and the gap over seeds (mean, t-interval)."""
+    per_seed = result["per_seed"]
+    qra = "qra_selected" if "qra_selected" in per_seed[0]["sets"][set_name]["classifiers"] else "qra"
+    return {
+        "arm": result["arm"],
+        "examples": examples,
+        "optimizer_steps": steps,
+        "seeds": [r["seed"] for r in per_seed],
+        "qa_accuracy": [r["sets"][set_name]["classifiers"]["qa"]["accuracy"] for r in per_seed],
+        "qra_accuracy": [r["sets"][set_name]["classifiers"][qra]["accuracy"] for r in per_seed],
+        "gap": result["summary"][f"{set_name}:{qra}-qa"]["accuracy_difference"],
+    }
+
+
+def training_length_curve(abl: Ablation, done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The finished arms that differ from the study's settings only in `data.train_size` (the arm without
+    overrides is the profile's size) and compare Q->RA with a Q->A control trained alike, as `curve_point`s
+    sorted by training examples. Optimizer steps are derived from the resolved settings."""
+    points = []
+    for a in abl.arms:
+        only_size = all(o.split("=", 1)[0].strip() == "data.train_size" for o in a.overrides)
+        if a.name not in done or not only_size or a.control_overrides or set(a.variants) != {"qa", "qra"}:
+            continue
+        p = experiment_profile(abl, a, a.seeds[0], control=True)
+        t = p.classifier.train
+        steps = math.ceil(training_rows(p) / (t.batch_size * t.grad_accum)) * t.num_epochs
+        points.append(curve_point(done[a.name], training_rows(p), round(steps)))
+    return sorted(points, key=lambda x: x["examples"])
+
+
 def write_summary(abl: Ablation) -> dict[str, Any]:
     """summary.json from the current arm files, and the forest plot."""
     found = arm_results(abl)
     done, interim, stale = found.done, found.interim, found.stale
     verdicts = arm_verdicts(abl, done)
+    curve = training_length_curve(abl, done)
     summary = {
         "study": abl.study,
         "description": abl.description,
@@ -762,6 +801,8 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
         ],
         "planned": [asdict(p) for p in abl.planned],
         "references": abl.references,  # comparison -> the arm its shift is read against (default `seeds`)
+        # arms that change only the number of training examples, as one curve (Q->A, Q->RA and their gap)
+        "training_length": curve,
         "code_version": code_version(),
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -770,4 +811,8 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
         from .figures import ablation_forest
 
         ablation_forest(done, figures_root() / "ablations" / f"{abl.study}_forest.png")
+    if len(curve) > 1:
+        from .figures import training_length_plot
+
+        training_length_plot(curve, figures_root() / "ablations" / f"{abl.study}_training_length.png")
     return summary

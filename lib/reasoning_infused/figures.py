@@ -329,3 +329,32 @@ def generator_tradeoff(result: dict[str, Any], path: Path):
     )
     ax.legend(fontsize=7, loc="lower left")
     return _save(fig, path), fig
+
+
+def training_length_plot(curve: list[dict[str, Any]], path: Path):
+    """Left: test accuracy of Q->A and Q->RA (decoding chosen on validation) against training examples, each seed
+    a dot, the mean a line. Right: the gap (Q->RA minus Q->A, points), mean with its t-interval over seeds."""
+    x = np.array([p["examples"] for p in curve])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for key, label in (("qa_accuracy", "qa"), ("qra_accuracy", "qra_selected")):
+        color = classifier_color(label)
+        for p in curve:
+            left.plot([p["examples"]] * len(p[key]), p[key], "o", color=color, ms=4, alpha=0.5)
+        left.plot(x, [np.mean(p[key]) for p in curve], "-", color=color, lw=2, label=plain_name(label))
+    left.set_ylabel("test accuracy")
+    left.legend(fontsize=7)
+    gaps = np.array([p["gap"]["mean"] * 100 for p in curve])
+    lo = np.array([p["gap"]["ci"][0] * 100 for p in curve])
+    hi = np.array([p["gap"]["ci"][1] * 100 for p in curve])
+    right.errorbar(x, gaps, yerr=[gaps - lo, hi - gaps], fmt="D-", color="black", capsize=4)
+    right.axhline(0, color="gray", ls="--")
+    right.set_ylabel("Q→RA − Q→A (points)")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(
+            x, [f"{n:,}\n{p['optimizer_steps']} steps" for n, p in zip(x, curve, strict=True)], fontsize=7
+        )
+        ax.minorticks_off()
+        ax.set_xlabel("training examples (optimizer steps)")
+    fig.suptitle("Training length: accuracy per seed (dots) and mean; gap with its t-interval", fontsize=9)
+    return _save(fig, path), fig

@@ -371,6 +371,17 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
         ]
         if summary.get("verdicts"):
             out += [verdicts_at_a_glance(summary["verdicts"]), ""]
+    curve = summary.get("training_length", [])
+    if len(curve) > 1:
+        out += [
+            f"**Training length** (the arms that change only the number of training examples; figure "
+            f"`figures/ablations/{study}_training_length.png`):",
+            "",
+            *training_length_table(curve),
+            "",
+            finding_training_length(curve),
+            "",
+        ]
     for name, r in arms.items():
         head = f"### Arm `{name}`"
         if r.get("partial"):
@@ -403,6 +414,45 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
             + "."
         )
     return "\n".join(out)
+
+
+def training_length_table(curve: list[dict[str, Any]]) -> list[str]:
+    """The training-length curve (summary.json's `training_length`) as markdown rows: test accuracy of Q->A and
+    Q->RA (decoding chosen on validation), mean over seeds, and the gap with its t-interval (points)."""
+    out = [
+        "| arm | training examples | optimizer steps | seeds | Q→A | Q→RA | gap: mean [t-interval] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in curve:
+        g = p["gap"]
+        gap = f"{g['mean'] * 100:+.1f}" + (_points_interval(g["ci"]) if g["seeds"] > 1 else "")
+        out.append(
+            f"| `{p['arm']}` | {p['examples']:,} | {p['optimizer_steps']} | {len(p['seeds'])} | "
+            f"{_pct(sum(p['qa_accuracy']) / len(p['qa_accuracy']))} | "
+            f"{_pct(sum(p['qra_accuracy']) / len(p['qra_accuracy']))} | {gap} |"
+        )
+    return out
+
+
+def finding_training_length(curve: list[dict[str, Any]]) -> str:
+    """One sentence on how both classifiers and their gap change from the fewest to the most training examples."""
+    if len(curve) < 2:
+        return "One training length measured so far: no curve yet."
+    first, last = curve[0], curve[-1]
+
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs)
+
+    qa = mean(last["qa_accuracy"]) - mean(first["qa_accuracy"])
+    qra = mean(last["qra_accuracy"]) - mean(first["qra_accuracy"])
+    g0, g1 = first["gap"]["mean"], last["gap"]["mean"]
+    verb = "narrows" if abs(g1) < abs(g0) else "widens" if abs(g1) > abs(g0) else "stays"
+    return (
+        f"From {first['examples']:,} to {last['examples']:,} training examples ({first['optimizer_steps']} to "
+        f"{last['optimizer_steps']} optimizer steps), Q→A moves {qa * 100:+.1f} points on test and Q→RA "
+        f"{qra * 100:+.1f} (means over seeds), so the gap {verb}: {g0 * 100:+.1f}{_points_interval(first['gap']['ci'])}"
+        f" → {g1 * 100:+.1f}{_points_interval(last['gap']['ci'])}."
+    )
 
 
 def verdict_lines(verdicts: list[dict[str, Any]]) -> list[str]:
