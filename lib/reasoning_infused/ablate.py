@@ -765,8 +765,9 @@ def training_length_curve(abl: Ablation, done: dict[str, dict[str, Any]]) -> lis
             continue
         p = experiment_profile(abl, a, a.seeds[0], control=True)
         t = p.classifier.train
-        steps = math.ceil(training_rows(p) / (t.batch_size * t.grad_accum)) * t.num_epochs
-        points.append(curve_point(done[a.name], training_rows(p), round(steps)))
+        rows = training_rows(p)
+        steps = math.ceil(rows / (t.batch_size * t.grad_accum)) * t.num_epochs
+        points.append(curve_point(done[a.name], rows, round(steps)))
     return sorted(points, key=lambda x: x["examples"])
 
 
