@@ -208,3 +208,46 @@ def test_no_local_data_and_no_reachable_hub_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(d, "resolve_dir", lambda *a: None)  # as on a machine without ../shared/data
     with pytest.raises(d.DataNotFound, match="hub copy of dair-ai/emotion could not be loaded"):
         d.load_emotion("train")
+
+
+# --- interruption ---------------------------------------------------------------------------------------------
+
+STOPPABLE_PARENT = """
+import sys
+from reasoning_infused.cli import stop_on_sigterm
+from reasoning_infused.study import run_process
+
+stop_on_sigterm()
+child = "import os, pathlib, signal, time; {ignore}pathlib.Path(sys.argv[1]).write_text(str(os.getpid())); time.sleep(120)"
+try:
+    run_process([sys.executable, "-c", "import sys; " + child, sys.argv[1]], stop_grace_s=2)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize(
+    "ignore",
+    ["", "signal.signal(signal.SIGTERM, signal.SIG_IGN); "],
+    ids=["child-stops", "child-ignores-sigterm"],
+)
+def test_stopping_a_runner_stops_its_stage_process(tmp_path, ignore):
+    """SIGTERM to the runner (as `kill` or an ending session sends) must not leave a stage training beside the rerun:
+    the child is terminated, or killed after the grace period when it ignores SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script, pid_file = tmp_path / "parent.py", tmp_path / "child.pid"
+    script.write_text(STOPPABLE_PARENT.replace("{ignore}", ignore))
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 130
+    with pytest.raises(ProcessLookupError):
+        os.kill(child_pid, 0)

@@ -680,8 +680,15 @@ def test_training_length_table_sentence_and_figure_come_from_the_curve(tmp_path)
     assert table[3] == "| `data_4k` | 4,000 | 250 | 2 | 87.0% | 77.0% | -10.0 [-11.0, -9.0] |"
     sentence = finding_training_length(curve)
     assert "Q→A moves +6.0 points" in sentence and "Q→RA +15.0" in sentence
-    assert "the gap narrows: -19.0 [-20.0, -18.0] → -10.0 [-11.0, -9.0]" in sentence
-    assert "widens" in finding_training_length(curve[::-1])
+    assert (
+        "the gap narrows: -19.0 [-20.0, -18.0] at 125 steps → -10.0 [-11.0, -9.0] at 250 steps." in sentence
+    )
+    assert "the gap widens: -10.0" in finding_training_length(curve[::-1])
+    longer = curve + [curve_point(_size_arm("data_8k", [0.90, 0.92], [0.70, 0.72]), 8000, 500)]
+    assert "the gap narrows, then widens: -19.0" in finding_training_length(longer)
+    assert "-20.0 [-21.0, -19.0] at 500 steps." in finding_training_length(longer)
+    steady = [curve_point(_size_arm("data_1k", [0.70, 0.72], [0.45, 0.47]), 1000, 63)] + curve
+    assert "the gap narrows at every step: -25.0" in finding_training_length(steady)
     path, fig = training_length_plot(curve, tmp_path / "curve.png")
     assert path.exists() and [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
         "2,000\n125 steps",

@@ -1,5 +1,6 @@
 import sys
 
-from .cli import main
+from .cli import main, stop_on_sigterm
 
+stop_on_sigterm()
 sys.exit(main())

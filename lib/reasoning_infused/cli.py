@@ -288,6 +288,17 @@ def cmd_gpu_smoke(args) -> int:
     return 0 if all(s["status"] == "ok" for s in report["steps"]) else 1
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (`kill`, a job scheduler, a session ending) stop this process like Ctrl-C: the running stage
+    process is stopped too (`study.run_process`), finished work is kept, and the same command resumes."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reasoning_infused", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)

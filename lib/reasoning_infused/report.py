@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -434,8 +435,15 @@ def training_length_table(curve: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _gap_direction(before: float, after: float) -> str:
+    """How a (negative or positive) gap changes in size between two training lengths."""
+    return "narrows" if abs(after) < abs(before) else "widens" if abs(after) > abs(before) else "stays"
+
+
 def finding_training_length(curve: list[dict[str, Any]]) -> str:
-    """One sentence on how both classifiers and their gap change from the fewest to the most training examples."""
+    """One sentence on how both classifiers and their gap change along the curve: the two ends for the
+    classifiers, every point for the gap, and each change of direction (a curve that turns is not summarised
+    by its ends)."""
     if len(curve) < 2:
         return "One training length measured so far: no curve yet."
     first, last = curve[0], curve[-1]
@@ -445,13 +453,21 @@ def finding_training_length(curve: list[dict[str, Any]]) -> str:
 
     qa = mean(last["qa_accuracy"]) - mean(first["qa_accuracy"])
     qra = mean(last["qra_accuracy"]) - mean(first["qra_accuracy"])
-    g0, g1 = first["gap"]["mean"], last["gap"]["mean"]
-    verb = "narrows" if abs(g1) < abs(g0) else "widens" if abs(g1) > abs(g0) else "stays"
+    gaps = [p["gap"]["mean"] for p in curve]
+    directions = [_gap_direction(a, b) for a, b in pairwise(gaps)]
+    runs = [d for i, d in enumerate(directions) if i == 0 or d != directions[i - 1]]
+    if len(runs) == 1:
+        how = runs[0] + (" at every step" if len(directions) > 1 else "")
+    else:
+        how = ", then ".join(runs)
+    chain = " → ".join(
+        f"{p['gap']['mean'] * 100:+.1f}{_points_interval(p['gap']['ci'])} at {p['optimizer_steps']} steps"
+        for p in curve
+    )
     return (
         f"From {first['examples']:,} to {last['examples']:,} training examples ({first['optimizer_steps']} to "
         f"{last['optimizer_steps']} optimizer steps), Q→A moves {qa * 100:+.1f} points on test and Q→RA "
-        f"{qra * 100:+.1f} (means over seeds), so the gap {verb}: {g0 * 100:+.1f}{_points_interval(first['gap']['ci'])}"
-        f" → {g1 * 100:+.1f}{_points_interval(last['gap']['ci'])}."
+        f"{qra * 100:+.1f} (means over seeds), and the gap {how}: {chain}."
     )
 
 

@@ -171,14 +171,32 @@ def clean_outputs(nb):
 def run_cli_stage(profile_arg: str, overrides: list[str], experiment: str, *args: str) -> float:
     """Run one stage as its own process: memory is returned to the OS between stages, and a crash in one
     stage leaves every finished artifact in place (rerunning resumes). Returns the process's peak memory (GiB)."""
-    import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "reasoning_infused", *args, "--profile", profile_arg, "--name", experiment]
     for o in overrides:
         cmd += ["--set", o]
+    return run_process(cmd)
+
+
+def run_process(cmd: list[str], stop_grace_s: float = 30.0) -> float:
+    """Run `cmd` to its end; returns its peak memory (GiB), raises CalledProcessError when it fails.
+    When this process is interrupted meanwhile (Ctrl-C, a notebook's "interrupt kernel", or SIGTERM, which
+    `python -m reasoning_infused` turns into an interrupt), the child is stopped first (SIGTERM, SIGKILL after
+    `stop_grace_s`): left running, an orphaned stage keeps both cores busy and a rerun beside it trains ~5x slower."""
+    import subprocess
+
     proc = subprocess.Popen(cmd)
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
