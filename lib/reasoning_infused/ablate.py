@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -764,10 +763,8 @@ def training_length_curve(abl: Ablation, done: dict[str, dict[str, Any]]) -> lis
         if a.name not in done or not only_size or a.control_overrides or set(a.variants) != {"qa", "qra"}:
             continue
         p = experiment_profile(abl, a, a.seeds[0], control=True)
-        t = p.classifier.train
         rows = training_rows(p)
-        steps = math.ceil(rows / (t.batch_size * t.grad_accum)) * t.num_epochs
-        points.append(curve_point(done[a.name], rows, round(steps)))
+        points.append(curve_point(done[a.name], rows, p.classifier.train.optimizer_steps(rows)))
     return sorted(points, key=lambda x: x["examples"])
 
 

@@ -89,6 +89,12 @@ class TrainConfig:
     # (then the label is 1 of 4 tokens in Q->A, ~1 of 29 in Q->RA). 0.25 gives every variant Q->A's share.
     label_loss_share: float = 0.0
 
+    def optimizer_steps(self, n_rows: int, world_size: int = 1) -> int:
+        """Optimizer steps of a training on `n_rows` examples: whole batches per epoch (the last one partial),
+        times the epochs; at least 1."""
+        per_epoch = max(1, math.ceil(n_rows / (self.batch_size * self.grad_accum * world_size)))
+        return max(1, math.ceil(per_epoch * self.num_epochs))
+
 
 @dataclass
 class GeneratorConfig:

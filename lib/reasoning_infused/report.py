@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from statistics import fmean
 from typing import Any
 
 import pandas as pd
@@ -429,8 +430,7 @@ def training_length_table(curve: list[dict[str, Any]]) -> list[str]:
         gap = f"{g['mean'] * 100:+.1f}" + (_points_interval(g["ci"]) if g["seeds"] > 1 else "")
         out.append(
             f"| `{p['arm']}` | {p['examples']:,} | {p['optimizer_steps']} | {len(p['seeds'])} | "
-            f"{_pct(sum(p['qa_accuracy']) / len(p['qa_accuracy']))} | "
-            f"{_pct(sum(p['qra_accuracy']) / len(p['qra_accuracy']))} | {gap} |"
+            f"{_pct(fmean(p['qa_accuracy']))} | {_pct(fmean(p['qra_accuracy']))} | {gap} |"
         )
     return out
 
@@ -447,12 +447,8 @@ def finding_training_length(curve: list[dict[str, Any]]) -> str:
     if len(curve) < 2:
         return "One training length measured so far: no curve yet."
     first, last = curve[0], curve[-1]
-
-    def mean(xs: list[float]) -> float:
-        return sum(xs) / len(xs)
-
-    qa = mean(last["qa_accuracy"]) - mean(first["qa_accuracy"])
-    qra = mean(last["qra_accuracy"]) - mean(first["qra_accuracy"])
+    qa = fmean(last["qa_accuracy"]) - fmean(first["qa_accuracy"])
+    qra = fmean(last["qra_accuracy"]) - fmean(first["qra_accuracy"])
     gaps = [p["gap"]["mean"] for p in curve]
     directions = [_gap_direction(a, b) for a, b in pairwise(gaps)]
     runs = [d for i, d in enumerate(directions) if i == 0 or d != directions[i - 1]]

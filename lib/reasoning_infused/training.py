@@ -251,8 +251,7 @@ def build_sft_config(tc: TrainConfig, output_dir: Path, seed: int, n_rows: int, 
 
     on_gpu = torch.cuda.is_available()
     bf16 = on_gpu and torch.cuda.is_bf16_supported()
-    steps_per_epoch = max(1, math.ceil(n_rows / (tc.batch_size * tc.grad_accum * world_size)))
-    total_steps = max(1, math.ceil(steps_per_epoch * tc.num_epochs))
+    total_steps = tc.optimizer_steps(n_rows, world_size)
     return SFTConfig(
         output_dir=str(output_dir),
         seed=seed,
