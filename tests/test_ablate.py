@@ -243,3 +243,40 @@ def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, 
     fresh = run_ablation(abl, only=["seeds"], in_process=True)["arms"]["seeds"]
     assert "accuracy_difference_seeds_x_rows" in fresh["summary"]["test:qra-qa"]
     assert resumed == fresh
+
+
+def test_an_arm_runs_only_once_declared_in_a_commit_and_its_declaration_is_frozen_by_results(tmp_path):
+    import subprocess
+
+    from reasoning_infused.ablate import declaration_commit, refuse_redeclared
+    from reasoning_infused.provenance import write_json
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True)  # noqa: E731
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    path = repo / "s.yaml"
+    path.write_text(STUDY)
+    with pytest.raises(ProfileError, match="'seeds' is not declared in any commit"):
+        declaration_commit(load_ablation(path), load_ablation(path).arms[0])
+    git("add", "s.yaml")
+    git("commit", "-qm", "declare")
+    first = git("rev-parse", "--short=12", "HEAD").stdout.strip()
+    abl = load_ablation(path)
+    assert declaration_commit(abl, abl.arms[0]) == first
+    # an unrelated edit to another arm, committed later: the seeds arm is still declared by the first commit
+    path.write_text(STUDY.replace("A longer reasoning budget", "A longer budget"))
+    git("commit", "-qam", "edit the other arm")
+    abl = load_ablation(path)
+    assert declaration_commit(abl, abl.arms[0]) == first
+    # results under that declaration, then an edited declaration: refused, never recomputed silently
+    write_json(
+        abl.results_dir / "seeds.partial.json", {"spec_hash": abl.arms[0].spec_hash(), "declared_in": first}
+    )
+    refuse_redeclared(abl, abl.arms[0])
+    path.write_text(STUDY.replace("differs from Q->A", "is below Q->A"))
+    abl = load_ablation(path)
+    with pytest.raises(ProfileError, match=f"declaration of commit {first}.*add a new arm"):
+        refuse_redeclared(abl, abl.arms[0])

@@ -148,3 +148,19 @@ def test_a_rule_is_not_part_of_what_an_arm_computes():
     assert plain.spec_hash() == with_rule.spec_hash()  # finished arms stay current when a rule is written
     assert plain.spec_hash() != Arm("a", "h", "another outcome", ["data.train_size=4000"]).spec_hash()
     assert "verdict" not in with_rule.declared() and with_rule.verdict_rules()[0].supported
+
+
+def test_a_rule_can_read_the_seeds_x_rows_interval_instead_of_the_t_interval():
+    # t-interval over 3 seeds excludes 0, the wider seeds x rows interval includes it: the verdicts differ
+    arm = arm_file(-0.01, (-0.015, -0.005))
+    arm["summary"]["test:qra_selected-qa"]["accuracy_difference_seeds_x_rows"] = {"ci": [-0.03, 0.01]}
+    raw = {"supported": [{"lower_above": 0}], "refuted": [{"upper_below": 0}]}
+    (t_rule,) = parse_rules(raw, "a")
+    (sr_rule,) = parse_rules({**raw, "interval": "seeds_x_rows"}, "a")
+    assert check_rule(t_rule, "a", {"a": arm}).verdict == "refuted"
+    v = check_rule(sr_rule, "a", {"a": arm})
+    assert v.verdict == "inconclusive" and "seeds × rows interval [-3.0, +1.0]" in " ".join(v.because)
+    with pytest.raises(VerdictRuleError, match=r"a\.verdict\.interval"):
+        parse_rules({**raw, "interval": "wald"}, "a")
+    # an arm file without the seeds x rows interval waits rather than falling back to the t-interval
+    assert check_rule(sr_rule, "a", {"a": arm_file(-0.01, (-0.015, -0.005))}).verdict == "waiting"

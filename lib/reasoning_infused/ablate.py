@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from . import artifacts
 from .config import Profile, ProfileError, load_profile, override_args, parse_override, read_yaml_mapping
@@ -215,6 +217,64 @@ def experiment_profile(abl: Ablation, arm: Arm, seed: int, control: bool) -> Pro
         parse_override(o)
     role = "control" if control else "arm"
     return load_profile(abl.profile, sets, experiment=f"{abl.study}--{arm.name}--{role}--seed{seed}")
+
+
+def declaration_commit(abl: Ablation, arm: Arm) -> str:
+    """The commit that declared the arm as it stands: the oldest commit of the study YAML whose entry for this
+    arm has the arm's spec hash. An arm must be declared in a commit before its first seed runs, so an arm
+    whose declaration is not committed is refused (ProfileError). A study YAML outside any git checkout (a
+    user's scratch study) is recorded as 'not in git'."""
+    path = abl.path.resolve()
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not in git"
+    rel = path.relative_to(Path(top).resolve()).as_posix()
+    log = subprocess.run(
+        ["git", "log", "--format=%H", "--reverse", "--", rel], cwd=top, capture_output=True, text=True
+    ).stdout.split()
+    want = arm.spec_hash()
+    for commit in log:
+        shown = subprocess.run(["git", "show", f"{commit}:{rel}"], cwd=top, capture_output=True, text=True)
+        try:
+            raw = yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+        except yaml.YAMLError:
+            continue
+        entries = raw.get("arms") if isinstance(raw, dict) else None
+        entry = next((a for a in entries or [] if isinstance(a, dict) and a.get("name") == arm.name), None)
+        try:
+            if entry is not None and Arm(**_fields(Arm, entry, rel)).spec_hash() == want:
+                return commit[:12]
+        except (ProfileError, TypeError):
+            continue
+    raise ProfileError(
+        f"{abl.path}: arm {arm.name!r} is not declared in any commit as it stands; commit its hypothesis, "
+        "outcome and verdict rule before its first seed runs"
+    )
+
+
+def refuse_redeclared(abl: Ablation, arm: Arm) -> None:
+    """Refuse to run an arm whose declaration changed after results of it were written: a declaration is never
+    edited once results exist (add a new arm instead). Results written before declarations were recorded
+    (no `declared_in`), or of a study outside git, keep the older rule: they are recomputed."""
+    for suffix in (".json", ".partial.json"):
+        path = abl.results_dir / f"{arm.name}{suffix}"
+        if not path.exists():
+            continue
+        stored = json.loads(path.read_text())
+        declared = stored.get("declared_in")
+        if declared and declared != "not in git" and stored.get("spec_hash") != arm.spec_hash():
+            raise ProfileError(
+                f"{path}: results of arm {arm.name!r} were computed under the declaration of commit "
+                f"{stored['declared_in']}, and the declaration has changed since; add a new arm instead "
+                "(or move this file away to discard those results)"
+            )
 
 
 # --- time estimate from measured rates --------------------------------------------------------------------------
@@ -604,6 +664,8 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
 def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]:
     out_path = abl.results_dir / f"{arm.name}.json"
     spec, identity = arm.spec_hash(), arm_identity(abl, arm)
+    refuse_redeclared(abl, arm)
+    declared_in = declaration_commit(abl, arm)
     if out_path.exists():
         stored = json.loads(out_path.read_text())
         state = arm_file_state(abl, arm, stored)
@@ -639,7 +701,8 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         seed_minutes.append((time.time() - t0) / 60)
         # a stopped run keeps its finished seeds (clearly marked as not the arm result)
         if seed != arm.seeds[-1]:
-            write_json(partial_path, interim_record(abl, arm, per_seed, seed_minutes, level, identity))
+            record = interim_record(abl, arm, per_seed, seed_minutes, level, identity)
+            write_json(partial_path, {**record, "declared_in": declared_in})
             print(f"[ablate] {arm.name}: seed {seed} done; interim results in {partial_path}", flush=True)
     result = {
         "study": abl.study,
@@ -650,6 +713,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "study_overrides": abl.overrides,
         "profile": abl.profile,
         "spec_hash": spec,
+        "declared_in": declared_in,  # the commit that declared the arm (before its first seed ran)
         "identity": identity,
         "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),

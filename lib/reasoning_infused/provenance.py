@@ -34,6 +34,17 @@ def code_version() -> str:
         return "unknown"
 
 
+def lock_hash() -> str:
+    """The first 12 hex digits of the SHA-256 of `requirements.lock` (the exact versions of every package the
+    environment was made from), or 'no lock' outside a checkout that has one. Recorded beside every result."""
+    import hashlib
+
+    lock = REPO_ROOT / "requirements.lock"
+    if not lock.exists():
+        return "no lock"
+    return hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that decide numerical results, recorded next to every result."""
     from importlib.metadata import PackageNotFoundError, version

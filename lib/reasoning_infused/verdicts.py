@@ -8,6 +8,8 @@ shift of the gap against another arm). In the study YAML:
     verdict:
       comparisons: [qra_selected]          # the differences checked (variant minus the arm's control); default
       sets: [test]                         # the evaluation sets checked; default
+      interval: seeds_x_rows               # which interval the checks read: t (over seeds; default) or
+                                           # seeds_x_rows (bootstrap over seeds and test rows)
       supported: [{shift_at_least: 3, disjoint: true}]   # every group holds, on every set and comparison
       refuted: [{shift_within: 2}, {shift_below: 0}]     # some group holds, on some set and comparison
 
@@ -42,6 +44,8 @@ CHECKS: dict[str, tuple[bool, str]] = {
     "some_seed_upper_at_least": (False, "some seed's paired interval reaches value"),
 }
 VERDICTS = ("supported", "refuted", "inconclusive", "waiting")
+# t: the t-interval over seeds (seed variance only); seeds_x_rows: the bootstrap over seeds and test rows
+INTERVALS = ("t", "seeds_x_rows")
 
 
 class VerdictRuleError(ValueError):
@@ -61,6 +65,7 @@ class Rule:
     claim: str = ""
     comparisons: tuple[str, ...] = ("qra_selected",)
     sets: tuple[str, ...] = ("test",)
+    interval: str = "t"
 
 
 @dataclass
@@ -78,9 +83,12 @@ def parse_rules(raw: Any, where: str) -> list[Rule]:
         at = f"{where}.verdict" + (f"[{i}]" if isinstance(raw, list) else "")
         if not isinstance(block, dict):
             raise VerdictRuleError(f"{at}: expected a mapping with 'supported' and 'refuted'")
-        unknown = set(block) - {"claim", "comparisons", "sets", "supported", "refuted"}
+        unknown = set(block) - {"claim", "comparisons", "sets", "supported", "refuted", "interval"}
         if unknown:
             raise VerdictRuleError(f"{at}: unknown key(s) {sorted(unknown)}")
+        interval = block.get("interval", "t")
+        if interval not in INTERVALS:
+            raise VerdictRuleError(f"{at}.interval: expected one of {', '.join(INTERVALS)}, got {interval!r}")
         for key in ("supported", "refuted"):
             if not block.get(key):
                 raise VerdictRuleError(f"{at}.{key}: at least one group of checks is needed")
@@ -91,6 +99,7 @@ def parse_rules(raw: Any, where: str) -> list[Rule]:
                 claim=str(block.get("claim", "")),
                 comparisons=tuple(_names(block.get("comparisons", ["qra_selected"]), f"{at}.comparisons")),
                 sets=tuple(_names(block.get("sets", ["test"]), f"{at}.sets")),
+                interval=interval,
             )
         )
     return rules
@@ -134,9 +143,10 @@ class _Gap:
     mean: float
     ci: tuple[float, float]
     seed_cis: tuple[tuple[float, float], ...]
+    kind: str = "t"  # which interval `ci` is (INTERVALS)
 
 
-def _gap(result: dict[str, Any], set_name: str, comparison: str) -> _Gap | None:
+def _gap(result: dict[str, Any], set_name: str, comparison: str, interval: str = "t") -> _Gap | None:
     sm = next(
         (s for s in result.get("summary", {}).values() if s["set"] == set_name and s["second"] == comparison),
         None,
@@ -150,7 +160,11 @@ def _gap(result: dict[str, Any], set_name: str, comparison: str) -> _Gap | None:
         if c is not None:
             seed_cis.append(tuple(c["accuracy_difference_ci"]))
     a = sm["accuracy_difference"]
-    return _Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis))
+    if interval == "seeds_x_rows":
+        if "accuracy_difference_seeds_x_rows" not in sm:
+            return None
+        a = {**a, "ci": sm["accuracy_difference_seeds_x_rows"]["ci"]}
+    return _Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis), interval)
 
 
 def _check(name: str, value: Any, gap: _Gap, refs: list[_Gap]) -> tuple[bool, str]:
@@ -179,12 +193,13 @@ def _check(name: str, value: Any, gap: _Gap, refs: list[_Gap]) -> tuple[bool, st
             above, below = gap.ci[0] > ref.ci[1], gap.ci[1] < ref.ci[0]
             held = (above or below) if name == "disjoint" else above
             words = "do not overlap" if (above or below) else "overlap"
-            return held == value, f"t-intervals {interval(gap.ci)} and {interval(ref.ci)} {words}"
+            kind = "seeds × rows intervals" if gap.kind == "seeds_x_rows" else "t-intervals"
+            return held == value, f"{kind} {interval(gap.ci)} and {interval(ref.ci)} {words}"
         share = shift / abs(ref.mean) if ref.mean else float("nan")
         said = f"the gap shrinks by {share:.0%} of {pts(ref.mean)}"
         return (share >= value if name == "shrinks_at_least" else share < value), said
     lo, hi = gap.ci
-    said = f"t-interval {interval(gap.ci)}"
+    said = f"{'seeds × rows interval' if gap.kind == 'seeds_x_rows' else 't-interval'} {interval(gap.ci)}"
     if name == "upper_at_least":
         return hi >= value / 100, said
     if name == "upper_below":
@@ -212,9 +227,9 @@ def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]]) -> Ver
         return Verdict(claim, "waiting", [f"waiting for arm(s) {', '.join(f'`{a}`' for a in missing)}"])
 
     def group_holds(g: Group, set_name: str, comparison: str) -> tuple[bool | None, list[str]]:
-        gap = _gap(finished[arm], set_name, comparison)
+        gap = _gap(finished[arm], set_name, comparison, rule.interval)
         compares = any(CHECKS[n][0] for n in g.checks)
-        refs = [_gap(finished[a], set_name, comparison) for a in g.against] if compares else []
+        refs = [_gap(finished[a], set_name, comparison, rule.interval) for a in g.against] if compares else []
         if gap is None:
             return None, [f"`{arm}` has no {comparison} on {set_name} over 2+ seeds"]
         if any(r is None for r in refs):
