@@ -29,7 +29,7 @@ import yaml
 
 from . import artifacts
 from .config import Profile, ProfileError, load_profile, override_args, parse_override, read_yaml_mapping
-from .data import LABELS, evaluation_sets
+from .data import evaluation_sets, task_of
 from .locations import check_safe_name, figures_root, results_root
 from .metrics import (
     classification_metrics,
@@ -106,10 +106,17 @@ class Ablation:
     # the arm each comparison's gap is read against (comparison -> arm name): `seeds` unless named here, for a
     # comparison the `seeds` arm does not train (the report's shift column; verdict rules name theirs)
     references: dict[str, str] = field(default_factory=dict)
+    # the task every arm runs on (a shipped name or a task file; the YAML's `task:` or `ablate --task`); empty:
+    # the profile's. A task other than the profile's is part of every experiment name and of the results folder.
+    task: str = ""
+
+    @property
+    def task_suffix(self) -> str:
+        return f"--{Path(self.task).stem}" if self.task else ""
 
     @property
     def results_dir(self) -> Path:
-        return results_root() / "ablations" / self.study
+        return results_root() / "ablations" / f"{self.study}{self.task_suffix}"
 
 
 def _fields(cls, raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -150,11 +157,14 @@ def _references(raw: Any, arms: list[Arm], path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def load_ablation(path: str | Path) -> Ablation:
+def load_ablation(path: str | Path, task: str | None = None) -> Ablation:
     """Parse and check an ablation YAML: every arm names its hypothesis and expected outcome, every override
-    and variant is valid for the profile (checked now, not hours into the run)."""
+    and variant is valid for the profile (checked now, not hours into the run). `task` (ablate --task) replaces
+    the YAML's `task:`."""
     path = Path(path)
     raw = read_yaml_mapping(path, "ablation")
+    if task:
+        raw["task"] = task
     _fields(Ablation, {k: v for k, v in raw.items() if k not in ("path",)}, str(path))
     for key in ("study", "profile", "arms"):
         if key not in raw:
@@ -200,6 +210,7 @@ def load_ablation(path: str | Path) -> Ablation:
         planned,
         path,
         _references(raw.get("references"), arms, path),
+        str(raw.get("task") or ""),
     )
     for arm in arms:  # every experiment's settings load and validate before anything runs
         for seed in arm.seeds:
@@ -213,10 +224,12 @@ def experiment_profile(abl: Ablation, arm: Arm, seed: int, control: bool) -> Pro
     variants = [arm.control] if control else [v for v in arm.variants if v != arm.control]
     sets = abl.overrides + arm.overrides + (arm.control_overrides if control else [])
     sets = sets + [f"classifier.train.seed={seed}", f"classifier.variants={json.dumps(variants)}"]
+    sets = sets + ([f"data.task={abl.task}"] if abl.task else [])
     for o in sets:
         parse_override(o)
     role = "control" if control else "arm"
-    return load_profile(abl.profile, sets, experiment=f"{abl.study}--{arm.name}--{role}--seed{seed}")
+    experiment = f"{abl.study}{abl.task_suffix}--{arm.name}--{role}--seed{seed}"
+    return load_profile(abl.profile, sets, experiment=experiment)
 
 
 def declaration_commit(abl: Ablation, arm: Arm) -> str:
@@ -437,7 +450,13 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
     arm_p = experiment_profile(abl, arm, seed, False)
     ev = arm_p.evaluate
     sets = evaluation_sets(arm_p.data, include_ood=arm.ood)
-    kw = {"n_bootstrap": ev.bootstrap_samples, "level": ev.ci_level, "seed": arm_p.data.seed}
+    labels = list(task_of(arm_p.data).labels)
+    kw = {
+        "n_bootstrap": ev.bootstrap_samples,
+        "level": ev.ci_level,
+        "seed": arm_p.data.seed,
+        "labels": labels,
+    }
     rows: dict[str, dict[str, list]] = {s: {} for s in _sets_of(arm)}
     keys = {}
     for p in (control_p, arm_p):
@@ -445,7 +464,7 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
             keys[f"classifier_{v}"] = artifacts.classifier_artifact(p, v).key
             for s in rows:
                 rows[s][v] = artifacts.read_predictions_artifact(p, v, s)
-    gold = {s: [LABELS[i] for i in sets[s]["label"]] for s in rows}
+    gold = {s: [labels[i] for i in sets[s]["label"]] for s in rows}
     preds = {s: predictions_by_classifier(rows[s]) for s in rows}
     validation = {
         k: classification_metrics(gold["validation"], v, **kw) for k, v in preds["validation"].items()
@@ -484,6 +503,7 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
                 ev.ci_level,
                 arm_p.data.seed,
                 space,
+                labels,
             )
             mc = mcnemar(gold[s], preds[s][arm.control], preds[s][k])
             # per-row correctness for the seeds x rows interval (summarize_seeds); never written to JSON
@@ -503,7 +523,11 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
                     "p_value": mc["p_value"],
                     # where an out-of-domain difference comes from (one class, or all of them)
                     **(
-                        {"per_gold_class": per_class_difference(gold[s], preds[s][arm.control], preds[s][k])}
+                        {
+                            "per_gold_class": per_class_difference(
+                                gold[s], preds[s][arm.control], preds[s][k], labels
+                            )
+                        }
                         if s.startswith("ood_")
                         else {}
                     ),
@@ -511,7 +535,7 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
             )
         out["sets"][s] = {"classifiers": metrics, "comparisons": comparisons}
         if space is not None and len(space) < len(
-            LABELS
+            labels
         ):  # ISEAR: the sensitivity to its 4-class label space
             out["sets"][s]["label_space_sensitivity"] = label_space_sensitivity(
                 gold[s], {v: rows[s][v] for v in rows[s]}, space

@@ -12,7 +12,7 @@ import pandas as pd
 from . import figures
 from .artifacts import load_classifier, load_generator, load_metrics, load_predictions, read_reasonings
 from .config import Profile, claim_results_dir
-from .data import LABELS, classifier_train_rows, load_emotion, reasoning_support_category
+from .data import LABELS, classifier_train_rows, load_split, reasoning_support_category, task_of
 from .metrics import wilson_interval
 from .prompts import VARIANTS
 from .provenance import code_version, write_json
@@ -60,7 +60,7 @@ def per_class_gain(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd
                 f"{b}_recall": cb[lab]["recall"],
                 "support": ca[lab]["support"],
             }
-            for lab in LABELS
+            for lab in ca
         ]
     )
 
@@ -68,12 +68,14 @@ def per_class_gain(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd
 def confusion_shift(metrics: dict[str, Any], a: str = "qa", b: str = "qra") -> pd.DataFrame:
     """Change in row-normalised confusion (b minus a): which confusions (love<->joy, ...) grow or shrink."""
 
+    labels = metrics.get("labels") or LABELS
+
     def norm(k):
-        cm = np.array(metrics["classifiers"][k]["confusion"], dtype=float)[:, : len(LABELS)]
+        cm = np.array(metrics["classifiers"][k]["confusion"], dtype=float)[:, : len(labels)]
         return cm / cm.sum(1, keepdims=True).clip(min=1)
 
     return pd.DataFrame(
-        norm(b) - norm(a), index=[f"gold {x}" for x in LABELS], columns=[f"pred {x}" for x in LABELS]
+        norm(b) - norm(a), index=[f"gold {x}" for x in labels], columns=[f"pred {x}" for x in labels]
     )
 
 
@@ -102,10 +104,11 @@ def accuracy_by_length(
 def conflicting_duplicates(profile: Profile, preds: dict[str, list[dict]]) -> dict[str, Any]:
     """Test texts that also occur in train: accuracy overall and where the training label differs from gold."""
     d = profile.data
-    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train = load_split(d, "train")
+    names = train.features["label"].names
     train_labels: dict[str, set[str]] = defaultdict(set)
     for t, y in zip(train["text"], train["label"], strict=True):
-        train_labels[t].add(LABELS[y])
+        train_labels[t].add(names[y])
     conflicting_in_train = sum(1 for v in train_labels.values() if len(v) > 1)
     any_rows = next(iter(preds.values()))
     overlap = [i for i, r in enumerate(any_rows) if r["text"] in train_labels]
@@ -136,10 +139,11 @@ def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list
     from .classifiers import predict
 
     d = profile.data
-    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train = load_split(d, "train")
+    names = train.features["label"].names
     labels: dict[str, set[str]] = defaultdict(set)
     for t, y in zip(train["text"], train["label"], strict=True):
-        labels[t].add(LABELS[y])
+        labels[t].add(names[y])
     texts = sorted(t for t, v in labels.items() if len(v) > 1)
     used = set(classifier_train_rows(d)["text"])
     rows = [
@@ -164,11 +168,11 @@ def conflicting_train_duplicates(profile: Profile) -> tuple[dict[str, Any], list
     return summary, rows
 
 
-def reasoning_support(qra_rows: list[dict]) -> pd.DataFrame:
+def reasoning_support(qra_rows: list[dict], task=None) -> pd.DataFrame:
     """Does the Q->RA reasoning name the predicted label, only other emotions, or none? Accuracy per category."""
     rows = [
         {
-            "category": reasoning_support_category(r.get("reasoning", ""), r["predicted"]),
+            "category": reasoning_support_category(r.get("reasoning", ""), r["predicted"], task),
             "correct": r["predicted"] == r["gold"],
             "reasoning_tokens": r.get("n_tokens", 0),
         }
@@ -204,6 +208,9 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     from .prompts import clean_reasoning, emotion_generator_prompt, labels_after_reasoning_prompt
 
     rng = np.random.default_rng(seed)
+    full_task = task_of(profile.data)
+    task = None if full_task.is_emotion_default else full_task
+    labels = list(full_task.labels)
     test_rows = load_predictions(profile, "qra", "test")
     idx = sorted(rng.choice(len(test_rows), size=min(n, len(test_rows)), replace=False).tolist())
     rows = [test_rows[i] for i in idx]
@@ -214,7 +221,7 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
             by_label[r["label"]].append(r)
     own_pred = [r["predicted_constrained"] for r in rows]
     # a different label for each row (different from the model's own prediction), drawn at random
-    other = [str(rng.choice([lab for lab in LABELS if lab != p and by_label[lab]])) for p in own_pred]
+    other = [str(rng.choice([lab for lab in labels if lab != p and by_label[lab]])) for p in own_pred]
     donors = [by_label[lab][int(rng.integers(len(by_label[lab])))] for lab in other]
     gen_model, gen_tok = load_generator(profile)
     gen_prompts = [emotion_generator_prompt(gen_tok, r["text"], o) for r, o in zip(rows, other, strict=True)]
@@ -235,13 +242,13 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
     summary, detail = [], []
     for cname, reasons in conds.items():
         prompts = [
-            labels_after_reasoning_prompt(tok, r["text"], clean_reasoning(x))
+            labels_after_reasoning_prompt(tok, r["text"], clean_reasoning(x), task)
             for r, x in zip(rows, reasons, strict=True)
         ]
         scores = score_labels(
-            model, tok, prompts, profile.classifier.predict_batch_size, desc=f"probe: {cname}"
+            model, tok, prompts, profile.classifier.predict_batch_size, labels=labels, desc=f"probe: {cname}"
         )
-        preds = [LABELS[int(np.argmax(s))] for s in scores]
+        preds = [labels[int(np.argmax(s))] for s in scores]
         target = own_pred if cname.startswith("own") else other
         k_r = sum(p == t for p, t in zip(preds, target, strict=True))
         k_t = sum(p == o for p, o in zip(preds, own_pred, strict=True))
@@ -261,7 +268,7 @@ def faithfulness_probe(profile: Profile, n: int = 200, seed: int = 0) -> tuple[p
                 # ignored the reasoning would follow it 0% of the time; one that moved to a random other label, 1/5
                 "follows_reasoning_if_random_other_label": None
                 if cname.startswith("own")
-                else 1 / (len(LABELS) - 1),
+                else 1 / (len(labels) - 1),
             }
         )
         for r, x, p, t in zip(rows, reasons, preds, target, strict=True):
@@ -306,7 +313,9 @@ def run_analysis(profile: Profile, probe_n: int | None = None) -> dict[str, Any]
     out["conflicting_train_duplicates"] = dup_summary
     out["conflicting_train_duplicates_rows"] = dup_rows
     if "qra" in preds:
-        out["reasoning_support"] = reasoning_support(preds["qra"]).to_dict(orient="records")
+        task = task_of(profile.data)
+        task = None if task.is_emotion_default else task
+        out["reasoning_support"] = reasoning_support(preds["qra"], task).to_dict(orient="records")
         out["reasoning_length_vs_correctness"] = reasoning_length_vs_correctness(preds["qra"]).to_dict(
             orient="records"
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Profile, TrainConfig, flatten, settings_diff
-from .data import DataConfig, emotion_fingerprint, evaluation_set_identity, reasoning_fingerprint
+from .data import DataConfig, evaluation_set_identity, reasoning_fingerprint, split_fingerprint, task_of
 from .locations import store_root
 from .prompts import VARIANTS, multitask_version, prompt_version
 from .provenance import read_jsonl, write_json
@@ -160,8 +160,11 @@ def _model_settings(p: Profile) -> dict[str, Any]:
 
 
 def train_rows_identity(d: DataConfig) -> dict[str, Any]:
-    """Which classifier training rows (the stratified subsample of train): file, size, sampling seed."""
-    return {"source": emotion_fingerprint(d, "train"), "size": d.train_size, "seed": d.seed}
+    """Which classifier training rows (the stratified subsample of train): file, size, sampling seed, and the task
+    (its labels, prompts and sources; no entry for the default emotion task, so earlier keys stay valid)."""
+    identity = {"source": split_fingerprint(d, "train"), "size": d.train_size, "seed": d.seed}
+    task = task_of(d).identity()
+    return identity if task is None else {**identity, "task": task}
 
 
 def generator_artifact(p: Profile) -> Artifact:
@@ -177,7 +180,8 @@ def generator_artifact(p: Profile) -> Artifact:
             "reasoning_data": reasoning_fingerprint(p.data, sources),
             "sampling_seed": p.data.seed,
             "prompt_version": prompt_version(),
-        },
+        }
+        | ({} if task_of(p.data).identity() is None else {"task": task_of(p.data).identity()}),
         label="generator",
         command=f"python -m reasoning_infused train-generator {cli_args(p)}",
     )
@@ -264,7 +268,9 @@ def classifier_artifact(p: Profile, variant: str) -> Artifact:
             p.classifier.reasoning_transform != "none"
         ):  # (absent when none: the keys of earlier runs stay valid)
             settings["reasoning_transform"] = p.classifier.reasoning_transform
-        if p.classifier.reasoning_samples > 1:  # (absent when 1: the keys of earlier runs stay valid)
+        if p.classifier.reasoning_source != "generated":  # human reasonings: no generator, no augmentation
+            settings["reasoning_source"] = p.classifier.reasoning_source
+        elif p.classifier.reasoning_samples > 1:  # (absent when 1: the keys of earlier runs stay valid)
             settings["reasoning_samples"] = p.classifier.reasoning_samples
             inputs |= {f"augment_{j}": a.key for j, a in enumerate(augment_artifacts(p))}
         else:

@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from . import artifacts
 from .config import Profile
-from .data import LABELS, classifier_train_rows, quality_flags
+from .data import LABELS, classifier_train_rows, quality_flags, task_of
 from .inference import CT2Backend, GenerationBackend, TransformersBackend, VLLMBackend, generate_all
 from .modeling import load_tokenizer
 from .prompts import emotion_generator_prompt
@@ -40,7 +40,9 @@ def _repair_torn_tail(path: Path) -> None:
 
 
 def generation_prompts(tok, rows: Dataset) -> list[str]:
-    return [emotion_generator_prompt(tok, r["text"], LABELS[r["label"]]) for r in rows]
+    """Stage 2's prompt per row: Q = the row's text as its task shows it, A = its gold label."""
+    names = rows.features["label"].names
+    return [emotion_generator_prompt(tok, r["text"], names[r["label"]]) for r in rows]
 
 
 def generation_backend(profile: Profile) -> tuple[GenerationBackend, PreTrainedTokenizerBase]:
@@ -102,7 +104,7 @@ def heldout_reasonings(profile: Profile, rows: int, seed: int) -> list[dict[str,
         {
             "id": i,
             "text": t,
-            "label": LABELS[y],
+            "label": ds.features["label"].names[y],
             "reasoning": g.text,
             "n_tokens": g.n_tokens,
             "finish_reason": g.finish_reason,
@@ -162,6 +164,8 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
     a = profile.augment
     backend, tok = generation_backend(profile)
     prompts = generation_prompts(tok, todo)
+    names, task = todo.features["label"].names, task_of(profile.data)
+    task = None if task.is_emotion_default else task  # (the emotion lexicon for the default task)
     t0, n_tokens = time.time(), 0
     for idx, gens in backend.generate_batches(
         prompts, a.max_new_tokens, batch_size=a.batch_size, desc="augmenting", **decoding_kwargs(profile)
@@ -169,8 +173,8 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
         batch = []
         for i, g in zip(idx, gens, strict=True):
             r = todo[i]
-            gold = LABELS[r["label"]]
-            flags = quality_flags(g.text, gold, g.finish_reason)
+            gold = names[r["label"]]
+            flags = quality_flags(g.text, gold, g.finish_reason, task)
             batch.append(
                 {
                     "id": r["id"],
@@ -208,7 +212,9 @@ def generate_reasonings(profile: Profile, limit_rows: int | None = None) -> Path
     return path
 
 
-def quality_report(rows: list[dict[str, Any]], n_examples: int = 3) -> dict[str, Any]:
+def quality_report(
+    rows: list[dict[str, Any]], n_examples: int = 3, labels: list[str] | None = None
+) -> dict[str, Any]:
     """Shares of rows per quality rule, length distribution, and a few examples of each problem."""
     n = len(rows)
     if n == 0:
@@ -231,7 +237,7 @@ def quality_report(rows: list[dict[str, Any]], n_examples: int = 3) -> dict[str,
         ][:n_examples]
     report["per_class_names_gold"] = {
         lab: float(np.mean([r["flags"]["names_gold"] for r in rows if r["label"] == lab] or [np.nan]))
-        for lab in LABELS
+        for lab in labels or LABELS
     }
     return report
 
@@ -261,7 +267,7 @@ def build_augmented_dataset(profile: Profile) -> dict[str, Any]:
         tmp = target.with_name("dataset.partial")
         ds.save_to_disk(str(tmp))
         tmp.rename(target)
-    report = quality_report(ordered)
+    report = quality_report(ordered, labels=list(task_of(profile.data).labels))
     write_json(art.path / "quality_report.json", report)
     stats_path = art.path / "generation_stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"runs": []}

@@ -15,9 +15,9 @@ from .data import LABELS
 ENCODER_REFERENCE_ACCURACY = 0.93
 
 
-def majority_baseline(train_labels: list[int], n: int) -> list[str]:
+def majority_baseline(train_labels: list[int], n: int, labels: list[str] | None = None) -> list[str]:
     top = Counter(train_labels).most_common(1)[0][0]
-    return [LABELS[top]] * n
+    return [(labels or LABELS)[top]] * n
 
 
 TFIDF_C_GRID = (0.1, 1.0, 10.0, 100.0)
@@ -48,5 +48,5 @@ def tfidf_logreg(
     return fit(best_c), best_c
 
 
-def predict_labels(model, texts: list[str]) -> list[str]:
-    return [LABELS[i] for i in model.predict(texts)]
+def predict_labels(model, texts: list[str], labels: list[str] | None = None) -> list[str]:
+    return [(labels or LABELS)[i] for i in model.predict(texts)]

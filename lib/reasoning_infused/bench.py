@@ -117,7 +117,7 @@ def _train_rate(profile: Profile, examples, mode: str, steps: int, batch_size: i
 def _bench_examples(profile: Profile, n: int):
     """Q->RA training examples (the longest target): from the augmented set when present."""
     from .classifiers import classifier_examples
-    from .data import LABELS, load_emotion
+    from .data import load_split
     from .modeling import load_tokenizer
 
     tok = load_tokenizer(profile.model)
@@ -126,11 +126,12 @@ def _bench_examples(profile: Profile, n: int):
 
         rows = augmented_dataset(profile).select(range(n))
     except FileNotFoundError:
-        train = load_emotion("train", profile.data.emotion_dir).select(range(n))
+        train = load_split(profile.data, "train").select(range(n))
+        names = train.features["label"].names
         rows = [
             {
                 "text": r["text"],
-                "label": LABELS[r["label"]],
+                "label": names[r["label"]],
                 "reasoning": "The writer describes how they feel about what happened and why it matters to them.",
             }
             for r in train

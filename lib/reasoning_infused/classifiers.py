@@ -16,7 +16,7 @@ from datasets import Dataset
 
 from . import artifacts
 from .config import Profile
-from .data import LABELS, DataError, classifier_train_rows
+from .data import LABELS, DataError, classifier_train_rows, task_of
 from .inference import (
     AnswerScoring,
     CT2Backend,
@@ -41,51 +41,83 @@ from .prompts import (
     transform_reasoning,
 )
 from .provenance import code_version
+from .task import Task
 from .training import SFTExample, distributed_state, train_sft
 
 
-def classifier_examples(tok, rows, variant: str) -> list[SFTExample]:
+def classifier_examples(tok, rows, variant: str, task: Task | None = None) -> list[SFTExample]:
     """Prompt-completion pairs; each knows where its label sits in the completion (for label_loss_share). The
-    multi-task classifier gets two per row: the label task and the explain task, told apart by their prompts."""
+    multi-task classifier gets two per row: the label task and the explain task, told apart by their prompts.
+    `task` None: the default emotion task."""
     examples = []
+    labels = list(task.labels) if task is not None else None
     if variant == "multitask":
         for r in rows:
-            target = classifier_target("qa", r["label"])
+            target = classifier_target("qa", r["label"], labels=labels)
             start = len(answer_prefix()) + 1
             examples.append(
                 SFTExample(
-                    multitask_prompt(tok, r["text"], "answer"),
+                    multitask_prompt(tok, r["text"], "answer", task),
                     target,
                     label_span=(start, start + len(r["label"])),
                 )
             )
             examples.append(
                 SFTExample(
-                    multitask_prompt(tok, r["text"], "explain"), multitask_explain_target(r["reasoning"])
+                    multitask_prompt(tok, r["text"], "explain", task),
+                    multitask_explain_target(r["reasoning"]),
                 )
             )
         return examples
     for r in rows:
-        target = classifier_target(variant, r["label"], r.get("reasoning", ""))
+        target = classifier_target(variant, r["label"], r.get("reasoning", ""), labels=labels)
         find = (
             target.index if variant == "qar" else target.rindex
         )  # the answer line opens Q->AR, ends the others
         start = find(f"{answer_prefix()} {r['label']}") + len(answer_prefix()) + 1
         examples.append(
-            SFTExample(classifier_prompt(tok, r["text"]), target, label_span=(start, start + len(r["label"])))
+            SFTExample(
+                classifier_prompt(tok, r["text"], task), target, label_span=(start, start + len(r["label"]))
+            )
         )
     return examples
 
 
 def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
-    """The rows a variant trains on: {id, text, label name[, reasoning]} in the order of the training subset."""
-    if variant == "qa":
+    """The rows a variant trains on: {id, text, label name[, reasoning]} in the order of the training subset.
+    Reasonings are the augmentation's (generated), or the task's human-written ones (classifier.reasoning_source
+    human: the first explanation of each row, no generator)."""
+    labels = task_of(profile.data).labels
+    if variant == "qa" or profile.classifier.reasoning_source == "human":
         ds = classifier_train_rows(profile.data)
-        return [
-            {"id": i, "text": t, "label": LABELS[y]}
+        rows = [
+            {"id": i, "text": t, "label": labels[y]}
             for i, t, y in zip(ds["id"], ds["text"], ds["label"], strict=True)
         ]
-    # one augmentation, or k sampled ones (classifier.reasoning_samples): every row then appears k times
+        if variant == "qa":
+            return rows
+        human = ds["human_reasoning"]
+        keep = [{**r, "reasoning": h} for r, h in zip(rows, human, strict=True) if h.strip()]
+        if len(keep) < len(rows):
+            print(
+                f"[classifier-{variant}] {len(rows) - len(keep)} of {len(rows)} rows dropped (no human reasoning)"
+            )
+    else:
+        keep = augmented_training_rows(profile, variant)
+    transform = profile.classifier.reasoning_transform
+    if transform != "none" and variant != "qa":
+        seed = profile.classifier.train.seed
+        keep = [
+            {**r, "reasoning": transform_reasoning(transform, r["reasoning"], r["text"], seed + r["id"])}
+            for r in keep
+        ]
+        print(f"[classifier-{variant}] reasonings transformed: {transform}")
+    return keep
+
+
+def augmented_training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
+    """The augmentation's rows (one, or k sampled ones: every row then appears k times), without the rows whose
+    reasoning is empty (or flagged, with augment.drop_flagged)."""
     ds = [r for q in artifacts.sample_profiles(profile) for r in artifacts.augmented_dataset(q)]
     keep = [r for r in ds if r["reasoning"].strip() and not (profile.augment.drop_flagged and r["flagged"])]
     if len(keep) < len(ds):
@@ -98,14 +130,6 @@ def training_rows(profile: Profile, variant: str) -> list[dict[str, Any]]:
             f"no augmented rows left to train on ({artifacts.augment_artifact(profile).path}): every reasoning is "
             "empty or flagged (augment.drop_flagged)"
         )
-    transform = profile.classifier.reasoning_transform
-    if transform != "none":
-        seed = profile.classifier.train.seed
-        keep = [
-            {**r, "reasoning": transform_reasoning(transform, r["reasoning"], r["text"], seed + r["id"])}
-            for r in keep
-        ]
-        print(f"[classifier-{variant}] reasonings transformed: {transform}")
     return keep
 
 
@@ -127,10 +151,11 @@ def train_classifier(profile: Profile, variant: str, force: bool = False) -> dic
     ):  # under a launcher, only the main process prepares and finishes the folder
         out = art.begin(force) if state.is_main_process else art.path
     tok = load_tokenizer(profile.model)
+    task = task_of(profile.data)
     meta = train_sft(
         profile.model,
         profile.classifier.train,
-        classifier_examples(tok, rows, variant),
+        classifier_examples(tok, rows, variant, None if task.is_emotion_default else task),
         out,
         name=f"classifier-{variant}",
     )
@@ -160,7 +185,7 @@ def _generation_backend(profile: Profile, model, tok) -> GenerationBackend:
 
 
 def labels_after_generated_reasoning(
-    model, tok, texts: list[str], gens, batch_size: int, desc: str = ""
+    model, tok, texts: list[str], gens, batch_size: int, desc: str = "", task: Task | None = None
 ) -> tuple[np.ndarray, int]:
     """Label log-probabilities [n, 6] after each generated reasoning (the prompt `labels_after_reasoning_prompt`
     builds) and how many rows took them from the generation pass.
@@ -170,13 +195,14 @@ def labels_after_generated_reasoning(
     then they are the same computation. Every other row (no answer line, cut, a reasoning that re-tokenises
     differently, a backend that does not score) is scored in a second pass."""
     reasonings = [split_reasoning(g.text, "qra") for g in gens]
-    prompts = [labels_after_reasoning_prompt(tok, t, r) for t, r in zip(texts, reasonings, strict=True)]
-    scores = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
+    prompts = [labels_after_reasoning_prompt(tok, t, r, task) for t, r in zip(texts, reasonings, strict=True)]
+    labels = list(task.labels) if task is not None else None
+    scores = np.zeros((len(texts), len(labels or LABELS)), dtype=np.float64)
     missing = []
     for i, (t, g, p) in enumerate(zip(texts, gens, prompts, strict=True)):
         a = g.answer_scores
         same = a is not None and tok.encode(p, add_special_tokens=False) == tok.encode(
-            classifier_prompt(tok, t), add_special_tokens=False
+            classifier_prompt(tok, t, task), add_special_tokens=False
         ) + list(a.prefix_ids)
         if same:
             scores[i] = a.logprobs
@@ -184,15 +210,20 @@ def labels_after_generated_reasoning(
             missing.append(i)
     if missing:
         scores[missing] = score_labels(
-            model, tok, [prompts[i] for i in missing], batch_size, desc=f"{desc} constrained scoring"
+            model,
+            tok,
+            [prompts[i] for i in missing],
+            batch_size,
+            labels=labels or LABELS,
+            desc=f"{desc} constrained scoring",
         )
     return scores, len(texts) - len(missing)
 
 
-def answer_scoring(tok) -> AnswerScoring | None:
+def answer_scoring(tok, labels: list[str] | None = None) -> AnswerScoring | None:
     """What greedy generation needs to score the labels where a Q->RA output writes its answer prefix; None when
     two labels share a first token (then only the full second pass scores them)."""
-    first = [ids[0] for ids in label_token_ids(tok)]
+    first = [ids[0] for ids in label_token_ids(tok, labels or LABELS)]
     if len(set(first)) != len(first):
         return None
     return AnswerScoring(tok.encode(answer_prefix(), add_special_tokens=False), first)
@@ -214,22 +245,27 @@ def predict(
     that scores the six labels after the generated reasoning: taken from the generation pass where a row wrote
     the answer line (`score_during_generation`; same scores, tested), else from a second pass."""
     bs = profile.classifier.predict_batch_size
-    base_prompts = [classifier_prompt(tok, t) for t in texts]
+    full_task = task_of(profile.data)
+    task = None if full_task.is_emotion_default else full_task
+    labels = list(full_task.labels)
+    base_prompts = [classifier_prompt(tok, t, task) for t in texts]
     rows: list[dict[str, Any]] = []
     if variant in ("qa", "qar", "zero_shot", "multitask"):
         prefix = answer_prefix()
         if variant == "multitask":  # the label task's prompt
-            base_prompts = [multitask_prompt(tok, t, "answer") for t in texts]
-        scores = score_labels(model, tok, [p + prefix for p in base_prompts], bs, desc=f"{desc} scoring")
+            base_prompts = [multitask_prompt(tok, t, "answer", task) for t in texts]
+        scores = score_labels(
+            model, tok, [p + prefix for p in base_prompts], bs, labels=labels, desc=f"{desc} scoring"
+        )
         for t, g, s in zip(texts, golds, scores, strict=True):
-            pred = LABELS[int(np.argmax(s))]
+            pred = labels[int(np.argmax(s))]
             rows.append(
                 {
                     "text": t,
-                    "gold": LABELS[g],
+                    "gold": labels[g],
                     "predicted": pred,
                     "generated": f"{prefix} {pred}",
-                    "scores": dict(zip(LABELS, map(float, s), strict=True)),
+                    "scores": dict(zip(labels, map(float, s), strict=True)),
                     "parse_failed": False,
                 }
             )
@@ -242,29 +278,29 @@ def predict(
         profile.classifier.max_new_tokens,
         bs,
         desc=f"{desc} generating",
-        answer_scoring=answer_scoring(tok) if score_during_generation else None,
+        answer_scoring=answer_scoring(tok, labels) if score_during_generation else None,
     )
     reasonings = [split_reasoning(g.text, "qra") for g in gens]
-    scores, reused = labels_after_generated_reasoning(model, tok, texts, gens, bs, desc)
+    scores, reused = labels_after_generated_reasoning(model, tok, texts, gens, bs, desc, task)
     print(
         f"[predict] {desc}: labels after the reasoning scored during generation for {reused:,} of "
         f"{len(texts):,} rows, {len(texts) - reused:,} in a second pass",
         flush=True,
     )
     for t, g, gen, r, s in zip(texts, golds, gens, reasonings, scores, strict=True):
-        parsed = parse_answer(gen.text)
+        parsed = parse_answer(gen.text, labels)
         rows.append(
             {
                 "text": t,
-                "gold": LABELS[g],
+                "gold": labels[g],
                 "predicted": parsed,
                 "generated": gen.text,
                 "reasoning": r,
                 "n_tokens": gen.n_tokens,
                 "finish_reason": gen.finish_reason,
                 "parse_failed": parsed is None,
-                "predicted_constrained": LABELS[int(np.argmax(s))],
-                "scores": dict(zip(LABELS, map(float, s), strict=True)),
+                "predicted_constrained": labels[int(np.argmax(s))],
+                "scores": dict(zip(labels, map(float, s), strict=True)),
             }
         )
     return rows

@@ -7,28 +7,54 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from .config import ProfileError, available_profiles, load_profile
 from .data import DataError
 from .prompts import VARIANTS
+from .task import TaskError
+
+
+def task_overrides(args) -> list[str]:
+    """--set overrides plus --task (a shipped task's name, or a task file's path made absolute so that the
+    notebooks and stage subprocesses, which run elsewhere, find it)."""
+    task = getattr(args, "task", None)
+    if not task:
+        return list(args.set)
+    from pathlib import Path
+
+    value = str(Path(task).resolve()) if Path(task).suffix in (".yaml", ".yml") else task
+    return [*args.set, f"data.task={value}"]
 
 
 def _profile(args):
-    return load_profile(args.profile, args.set, args.name)
+    return load_profile(args.profile, task_overrides(args), args.name)
 
 
 def cmd_data(args) -> int:
-    from .data import DataNotFound, load_emotion, load_ood, summarize_emotion
+    from collections import Counter
+
+    from .data import DataNotFound, load_ood, load_split, ood_sets_of, summarize_emotion, task_of
 
     p = _profile(args)
     d = p.data
-    splits = {s: load_emotion(s, d.emotion_dir, d.emotion_hub_id) for s in ("train", "validation", "test")}
-    print(f"dair-ai/emotion ({d.emotion_dir or 'default location'}):")
-    for s in summarize_emotion(splits):
-        counts = ", ".join(f"{k} {v}" for k, v in s.counts.items())
-        flag = "matches the known counts" if s.matches_known else "DIFFERS from the known dair-ai counts"
-        print(f"  {s.split:<10} {s.rows:>6} rows: {counts} ({flag})")
-    for name in ("goemotions", "isear"):
+    task = task_of(d)
+    splits = {s: load_split(d, s) for s in ("train", "validation", "test")}
+    if task.is_emotion_default:
+        print(f"dair-ai/emotion ({d.emotion_dir or 'default location'}):")
+        for s in summarize_emotion(splits):
+            counts = ", ".join(f"{k} {v}" for k, v in s.counts.items())
+            flag = "matches the known counts" if s.matches_known else "DIFFERS from the known dair-ai counts"
+            print(f"  {s.split:<10} {s.rows:>6} rows: {counts} ({flag})")
+    else:
+        print(
+            f"task {task.name} ({task.path}): labels {', '.join(task.labels)}; inputs {', '.join(task.inputs)}"
+        )
+        for split, ds in splits.items():
+            c = Counter(ds["label"])
+            counts = ", ".join(f"{lab} {c.get(i, 0)}" for i, lab in enumerate(task.labels))
+            print(f"  {split:<10} {len(ds):>6} rows: {counts}")
+    for name in ood_sets_of(d):
         try:
             ds = load_ood(name, d.ood_dir, d.goemotions_test_only)
             print(f"  ood/{name:<10} {len(ds):>6} rows (evaluation only)")
@@ -104,7 +130,11 @@ def cmd_predict(args) -> int:
 def cmd_ablate(args) -> int:
     from .ablate import load_ablation, run_ablation
 
-    run_ablation(load_ablation(args.study), only=args.arm, dry_run=args.dry_run, rescore=args.rescore)
+    task = args.task and (
+        str(Path(args.task).resolve()) if Path(args.task).suffix in (".yaml", ".yml") else args.task
+    )
+    abl = load_ablation(args.study, task=task)
+    run_ablation(abl, only=args.arm, dry_run=args.dry_run, rescore=args.rescore)
     return 0
 
 
@@ -127,7 +157,12 @@ def cmd_analyze(args) -> int:
 def cmd_study(args) -> int:
     from .study import run_study
 
-    run_study(_profile(args), notebooks=not args.no_notebooks, profile_arg=args.profile, overrides=args.set)
+    run_study(
+        _profile(args),
+        notebooks=not args.no_notebooks,
+        profile_arg=args.profile,
+        overrides=task_overrides(args),
+    )
     return 0
 
 
@@ -318,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
             default=None,
             help="experiment name (results/<name>/); default: the profile name plus the overridden settings",
         )
+        sp.add_argument(
+            "--task",
+            default=None,
+            help="a shipped task (emotion, esnli) or a task YAML's path; default: the profile's (emotion)",
+        )
         sp.set_defaults(fn=fn)
         return sp
 
@@ -345,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sp.add_argument("study", help="path to ablations/<study>.yaml")
     sp.add_argument("--arm", action="append", help="run only these arms (default: all)")
+    sp.add_argument("--task", default=None, help="run every arm on this task (a shipped name or a task YAML)")
     sp.add_argument("--dry-run", action="store_true", help="print the plan and the estimated CPU time only")
     sp.add_argument(
         "--rescore",
@@ -408,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     from .augment import AugmentationMismatch
     from .provenance import CorruptFile
 
-    known = (ProfileError, DataError, FileNotFoundError, CorruptFile, AugmentationMismatch)
+    known = (ProfileError, DataError, TaskError, FileNotFoundError, CorruptFile, AugmentationMismatch)
     try:
         rc = args.fn(args)
     except known as e:  # bad settings, bad or missing data, a missing or damaged artifact: one line, exit 2

@@ -27,6 +27,7 @@ import yaml
 from .data import REASONING_SOURCES, DataConfig
 from .locations import REPO_ROOT, check_safe_name, figures_root, results_root, runs_root
 from .prompts import REASONING_TRANSFORMS, VARIANTS
+from .task import TaskError, load_task
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 __all__ = ["REPO_ROOT", "DataConfig", "Profile", "ProfileError", "load_profile"]
@@ -151,6 +152,10 @@ class ClassifierConfig:
     # augmentations (augment.do_sample must be true; sampling seeds augment.seed .. augment.seed + k - 1), every
     # row then appearing k times with its k reasonings (k times the optimizer steps). In the key only when > 1.
     reasoning_samples: int = 1
+    # Where Q->RA / Q->AR / multi-task reasonings come from: "generated" (stage 1 and 2, the paper's method) or
+    # "human" (the task's reasoning_column, e.g. e-SNLI's first explanation: no generator). In the key only
+    # when human.
+    reasoning_source: str = "generated"
 
 
 @dataclass
@@ -372,6 +377,27 @@ def _validate(p: Profile) -> None:
         f"unknown transform {p.classifier.reasoning_transform!r} ({', '.join(REASONING_TRANSFORMS)})",
     )
     check(
+        p.classifier.reasoning_source in ("generated", "human"),
+        "classifier.reasoning_source",
+        f"must be generated or human, got {p.classifier.reasoning_source!r}",
+    )
+    try:
+        task = load_task(p.data.task)
+    except TaskError as e:
+        raise ProfileError(f"task: {e}") from None
+    check(
+        p.classifier.reasoning_source != "human" or bool(task.reasoning_column),
+        "classifier.reasoning_source",
+        f"human reasonings need a task with a reasoning_column; task {task.name!r} has none",
+    )
+    task_specific = {"drop_emotion_sentences", "grounded_from_text"}
+    check(
+        p.classifier.reasoning_transform not in task_specific
+        or p.classifier.reasoning_transform in task.transforms,
+        "classifier.reasoning_transform",
+        f"{p.classifier.reasoning_transform} needs a task that declares it (emotion); task {task.name!r} does not",
+    )
+    check(
         0 < p.classifier.vllm_gpu_memory_utilization <= 1,
         "classifier.vllm_gpu_memory_utilization",
         "must be in (0, 1]",
@@ -460,7 +486,10 @@ def experiment_name(profile_name: str, diff: dict[str, Any]) -> str:
     if not diff:
         return profile_name
     digest = hashlib.sha256(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()[:6]
-    parts = [f"{k.split('.')[-1]}={_slug(v)}" for k, v in sorted(diff.items())]
+    parts = [
+        f"{k.split('.')[-1]}={_slug(Path(v).stem if k == 'data.task' else v)}"
+        for k, v in sorted(diff.items())
+    ]
     readable = "-".join(parts)[:80].rstrip("-.")
     return f"{profile_name}-{readable}-{digest}"
 
@@ -494,6 +523,9 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
 
 
 def _profile_from_raw(path: Path, raw: dict[str, Any]) -> Profile:
+    if "task" in raw:  # a profile's top-level `task:` is data.task
+        raw = {**raw, "data": {**(raw.get("data") or {}), "task": raw["task"]}}
+        raw.pop("task")
     try:
         check_safe_name(str(raw["name"]), "profile name")
         profile = _build(Profile, raw)

@@ -1,6 +1,9 @@
-"""Data layer: dair-ai/emotion, (question, answer, reasoning) triples, and the out-of-domain sets.
+"""Data layer: the rows of a task (task.py: dair-ai/emotion by default, e-SNLI, or a user's files), the
+(question, answer, reasoning) triples of the generator, and the out-of-domain sets.
 
-Every loader returns a `datasets.Dataset`. Bad input raises `DataError` naming the file and line.
+Every loader returns a `datasets.Dataset`; a task's rows have `text` (its inputs as the task shows them), `label`
+(the task's labels) and, when the task names one, `human_reasoning`. Bad input raises `DataError` naming the file
+and line.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 
 from .locations import shared_data_dir
+from .task import DEFAULT_TASK, Task, load_task
 
-# Label ids of dair-ai/emotion on the hub.
-LABELS: list[str] = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+# Label ids of dair-ai/emotion on the hub (the default task's labels; every other task brings its own).
+LABELS: list[str] = list(load_task(DEFAULT_TASK).labels)
 SPLITS = ("train", "validation", "test")
 _SPLIT_FILES = {"train": "train.txt", "validation": "val.txt", "test": "test.txt"}
 
@@ -48,6 +52,9 @@ class DataNotFound(DataError):
 class DataConfig:
     """The `data` section of a profile: where the data come from and which rows each stage uses."""
 
+    # The task (task.py): a shipped task's name (emotion, esnli) or a task file's path. A profile's top-level
+    # `task:` key and every command's --task set it.
+    task: str = DEFAULT_TASK
     # Local dair-ai `text;label` folder. Empty: $RI_EMOTION_DIR, else ../shared/data/emotion, else the hub id.
     emotion_dir: str = ""
     emotion_hub_id: str = "dair-ai/emotion"
@@ -75,6 +82,15 @@ class DataConfig:
 
 def emotion_features() -> Features:
     return Features({"text": Value("string"), "label": ClassLabel(names=LABELS)})
+
+
+def task_of(d: DataConfig) -> Task:
+    """The task a profile's data section names (TaskError names the task file and key when it is bad)."""
+    return load_task(d.task)
+
+
+def labels_of(d: DataConfig) -> list[str]:
+    return list(task_of(d).labels)
 
 
 def resolve_dir(configured: str, env_var: str, default_sub: str) -> Path | None:
@@ -307,7 +323,7 @@ def load_ood(name: str, ood_dir: str = "", goemotions_test_only: bool = True) ->
 def ood_label_space(ds: Dataset) -> list[str]:
     """The classes that occur in an out-of-domain set (ISEAR: 4); predictions outside them count as errors."""
     present = sorted(set(ds["label"]))
-    return [LABELS[i] for i in present]
+    return [ds.features["label"].names[i] for i in present]
 
 
 def duplicate_report(splits: dict[str, Dataset]) -> dict[str, Any]:
@@ -333,17 +349,31 @@ def duplicate_report(splits: dict[str, Dataset]) -> dict[str, Any]:
 # --- what each stage reads: row selection and fingerprints ------------------------------------------------------
 
 
+def load_split(d: DataConfig, split: str) -> Dataset:
+    """One split ('train', 'validation', 'test') of the profile's task, every row of it."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    task = task_of(d)
+    if task.reader == "dair-ai/emotion":
+        return load_emotion(split, d.emotion_dir, d.emotion_hub_id)
+    if task.reader == "esnli":
+        return load_esnli_split(task, split, d.reasoning_dir)
+    if task.reader == "hub":
+        return load_hub_split(task, split)
+    return read_task_file(task, split)
+
+
 def classifier_train_rows(d: DataConfig) -> Dataset:
     """The classifier training examples (a stratified subsample of train, seeded by data.seed), with row ids."""
-    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train = load_split(d, "train")
     train = train.add_column("id", list(range(len(train))))
     return stratified_subsample(train, d.train_size, d.seed)
 
 
 def heldout_train_rows(d: DataConfig, n: int, seed: int) -> Dataset:
-    """A stratified sample of n emotion training rows outside the classifier's training subsample (with row ids):
+    """A stratified sample of n training rows outside the classifier's training subsample (with row ids):
     rows to judge generated reasonings on that no classifier of this profile trains on."""
-    train = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    train = load_split(d, "train")
     train = train.add_column("id", list(range(len(train))))
     used = set(classifier_train_rows(d)["id"])
     rest = train.filter(lambda r: r["id"] not in used)
@@ -355,21 +385,184 @@ def heldout_train_rows(d: DataConfig, n: int, seed: int) -> Dataset:
 
 
 def evaluation_sets(d: DataConfig, include_ood: bool = True) -> dict[str, Dataset]:
-    """validation (for choices), test (reported), and the out-of-domain sets (evaluation only)."""
+    """validation (for choices), test (reported), and the task's out-of-domain sets (evaluation only)."""
     sets = {
-        "validation": stratified_subsample(
-            load_emotion("validation", d.emotion_dir, d.emotion_hub_id), d.val_size, d.seed
-        ),
-        "test": stratified_subsample(
-            load_emotion("test", d.emotion_dir, d.emotion_hub_id), d.test_size, d.seed
-        ),
+        "validation": stratified_subsample(load_split(d, "validation"), d.val_size, d.seed),
+        "test": stratified_subsample(load_split(d, "test"), d.test_size, d.seed),
     }
     if include_ood:
-        for name in OOD_SETS:
+        for name in ood_sets_of(d):
             sets[f"ood_{name}"] = stratified_subsample(
                 load_ood(name, d.ood_dir, d.goemotions_test_only), d.ood_size, d.seed
             )
     return sets
+
+
+def ood_sets_of(d: DataConfig) -> list[str]:
+    """The out-of-domain sets of the profile's task (GoEmotions and ISEAR for emotion; none elsewhere yet)."""
+    return [name for name in OOD_SETS if name in task_of(d).ood]
+
+
+# --- a task's own rows: files (TSV, CSV, JSONL with a header), the hub, e-SNLI ----------------------------------
+
+
+def _task_features(task: Task, with_reasoning: bool) -> Features:
+    cols = {"text": Value("string"), "label": ClassLabel(names=list(task.labels))}
+    if with_reasoning:
+        cols["human_reasoning"] = Value("string")
+    return Features(cols)
+
+
+def _records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """(columns, [(line number, row)]) of a TSV, CSV or JSONL file with a header (JSONL: the keys of its rows)."""
+    import csv
+    import json
+
+    lines = _read_lines(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        rows, columns = [], []
+        for i, line in enumerate(lines, start=1):
+            if not line.strip():
+                raise DataError(f"{path}:{i}: blank line (only blank lines at the end of a file are ignored)")
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{i}: expected a JSON object per line")
+            columns = columns or list(row)
+            rows.append((i, row))
+        return columns, rows
+    if not lines:
+        raise DataError(f"{path}: empty file (expected a header and rows)")
+    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}
+    reader = csv.reader(lines, **dialect)
+    header = [h.strip() for h in next(reader)]
+    rows = []
+    for i, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            raise DataError(f"{path}:{i}: blank line (only blank lines at the end of a file are ignored)")
+        if len(fields) != len(header):
+            raise DataError(f"{path}:{i}: {len(fields)} fields, the header has {len(header)}")
+        rows.append((i, dict(zip(header, fields, strict=True))))
+    return header, rows
+
+
+def read_task_file(task: Task, split: str) -> Dataset:
+    """The rows of one split from the task's `files`: every input column and `label` must be there, every label
+    one the task declares, and the split must not be empty (errors name the data file and line, and the task
+    file's key)."""
+    path = task.files[split]
+    where = f"(task {task.path}, files.{split})"
+    columns, rows = _records(path)
+    needed = [*task.inputs, "label"] + ([task.reasoning_column] if task.reasoning_column else [])
+    missing = [c for c in needed if c not in columns]
+    if missing and rows:
+        raise DataError(f"{path}:1: no column {missing} {where}; the header has {columns}")
+    if not rows:
+        raise DataError(f"{path}: no rows: the {split} split is empty {where}")
+    texts, labels, reasonings = [], [], []
+    for i, row in rows:
+        if any(c not in row for c in needed):
+            raise DataError(f"{path}:{i}: missing field(s) {[c for c in needed if c not in row]} {where}")
+        label = str(row["label"]).strip()
+        if label not in task.labels:
+            raise DataError(
+                f"{path}:{i}: label {label!r} is not one the task declares ({', '.join(task.labels)}) {where}"
+            )
+        for c in task.inputs:
+            if not str(row[c]).strip():
+                raise DataError(f"{path}:{i}: empty {c!r} {where}")
+        texts.append(task.render(row))
+        labels.append(task.labels.index(label))
+        if task.reasoning_column:
+            reasonings.append(str(row[task.reasoning_column]).strip())
+    data: dict[str, list[Any]] = {"text": texts, "label": labels}
+    if task.reasoning_column:
+        data["human_reasoning"] = reasonings
+    return Dataset.from_dict(data, features=_task_features(task, bool(task.reasoning_column)))
+
+
+def load_hub_split(task: Task, split: str) -> Dataset:
+    """One split of a hub dataset (`hub: {id, config, splits: {train: ..}, columns: {<input>: .., label: ..}}`),
+    for users with network access. Labels may be names or ids in the task's order."""
+    from datasets import load_dataset
+
+    h = task.hub
+    cols = {c: c for c in [*task.inputs, "label"]} | dict(h.get("columns") or {})
+    name = (h.get("splits") or {}).get(split, split)
+    try:
+        ds = load_dataset(h["id"], h.get("config"), split=name)
+    except (ConnectionError, OSError) as e:
+        raise DataNotFound(f"{h['id']} ({split}): could not be loaded: {type(e).__name__}: {e}") from None
+    missing = [v for v in cols.values() if v not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"{task.path}: hub.columns: {h['id']} has no column {missing}; it has {ds.column_names}"
+        )
+    names = getattr(ds.features[cols["label"]], "names", None)
+
+    def convert(r: dict[str, Any]) -> dict[str, Any]:
+        y = r[cols["label"]]
+        label = names[y] if names and isinstance(y, int) else str(y)
+        if label not in task.labels:
+            raise DataError(f"{h['id']} ({split}): label {label!r} is not one the task {task.path} declares")
+        return {"text": task.render({c: r[cols[c]] for c in task.inputs}), "label": task.labels.index(label)}
+
+    out = ds.map(convert, remove_columns=ds.column_names)
+    return out.cast(_task_features(task, False))
+
+
+# e-SNLI: which side of the dev split a premise's pairs go to (fixed; about 15% of premises validate)
+ESNLI_VALIDATION_SHARE = 15
+
+
+def esnli_premise_side(premise: str) -> str:
+    """'validation' or 'train' for every pair of a premise (a hash of the premise: no premise on both sides)."""
+    bucket = int(hashlib.sha256(premise.strip().encode()).hexdigest()[:8], 16) % 100
+    return "validation" if bucket < ESNLI_VALIDATION_SHARE else "train"
+
+
+def load_esnli_split(task: Task, split: str, reasoning_dir: str = "") -> Dataset:
+    """e-SNLI rows for the esnli task: train and validation from the dev split, partitioned by premise; test
+    from the test split. `human_reasoning` is the first human explanation."""
+    folder = resolve_dir(reasoning_dir, "RI_REASONING_DIR", "reasoning")
+    if folder is None or not (folder / "esnli").is_dir():
+        raise DataNotFound(f"e-SNLI folder not found ({folder}/esnli); set data.reasoning_dir")
+    part = _read_esnli_pairs(folder / "esnli", "test" if split == "test" else "dev")
+    keep = [i for i, p in enumerate(part["premise"]) if split == "test" or esnli_premise_side(p) == split]
+    data = {
+        "text": [
+            task.render({"premise": part["premise"][i], "hypothesis": part["hypothesis"][i]}) for i in keep
+        ],
+        "label": [task.labels.index(part["label"][i]) for i in keep],
+        "human_reasoning": [part["explanation_1"][i] for i in keep],
+    }
+    return Dataset.from_dict(data, features=_task_features(task, True))
+
+
+def _read_esnli_pairs(folder: Path, split: str) -> dict[str, list[str]]:
+    names = {"premise": "s1", "hypothesis": "s2", "label": "labels"}
+    names |= {f"explanation_{k}": f"preproc1_expl_{k}" for k in (1, 2, 3)}
+    cols = {c: [x.strip() for x in _read_lines(folder / f"{stem}.{split}")] for c, stem in names.items()}
+    sizes = {len(v) for v in cols.values()}
+    if len(sizes) != 1:
+        raise DataError(f"{folder}: e-SNLI {split} files are not line-aligned ({sorted(sizes)})")
+    for i, y in enumerate(cols["label"], start=1):
+        if y not in {"entailment", "neutral", "contradiction"}:
+            raise DataError(f"{folder / ('labels.' + split)}:{i}: unknown NLI label {y!r}")
+    return cols
+
+
+def esnli_texts(reasoning_dir: str = "") -> dict[str, set[str]]:
+    """Every e-SNLI premise, hypothesis and explanation (dev and test), for the leak checks."""
+    folder = resolve_dir(reasoning_dir, "RI_REASONING_DIR", "reasoning")
+    out: dict[str, set[str]] = {}
+    for split in ("dev", "test"):
+        cols = _read_esnli_pairs(folder / "esnli", split)
+        out[split] = {x for c in cols if c != "label" for x in cols[c]}
+    return out
 
 
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
@@ -383,6 +576,24 @@ def file_fingerprint(path: Path) -> str:
     if k not in _FINGERPRINTS:
         _FINGERPRINTS[k] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return _FINGERPRINTS[k]
+
+
+def split_fingerprint(d: DataConfig, split: str) -> str:
+    """Identity of one split of the profile's task as read: the file's hash, or the hub id."""
+    task = task_of(d)
+    if task.reader == "files":
+        return f"file:{file_fingerprint(task.files[split])}"
+    if task.reader == "hub":
+        return f"hub:{task.hub['id']}:{split}"
+    if task.reader == "esnli":
+        folder = resolve_dir(d.reasoning_dir, "RI_REASONING_DIR", "reasoning")
+        if folder is None:
+            raise DataNotFound("e-SNLI folder not found; set data.reasoning_dir")
+        part = "test" if split == "test" else "dev"
+        stems = ("s1", "s2", "labels", "preproc1_expl_1", "preproc1_expl_2", "preproc1_expl_3")
+        digest = "".join(file_fingerprint(folder / "esnli" / f"{stem}.{part}") for stem in stems)
+        return f"esnli:{split}:{hashlib.sha256(digest.encode()).hexdigest()[:16]}"
+    return emotion_fingerprint(d, split)
 
 
 def emotion_fingerprint(d: DataConfig, split: str) -> str:
@@ -432,74 +643,17 @@ def evaluation_set_identity(d: DataConfig, name: str) -> dict[str, Any]:
             raise DataNotFound(f"{path}: file not found")
         return {"set": name, "source": f"file:{file_fingerprint(path)}", "size": d.ood_size, "seed": d.seed}
     size = {"validation": d.val_size, "test": d.test_size}[name]
-    return {"set": name, "source": emotion_fingerprint(d, name), "size": size, "seed": d.seed}
+    identity = {"set": name, "source": split_fingerprint(d, name), "size": size, "seed": d.seed}
+    task = task_of(d).identity()
+    return identity if task is None else {**identity, "task": task}  # (no entry for emotion: keys unchanged)
 
 
 # --- the emotion lexicon: which emotions a text names -----------------------------------------------------------
 
-# Words that name each emotion, for the quality report and the explanation analysis.
+# Words that name each emotion (the emotion task's label_words), for the quality report and the explanation
+# analysis.
 EMOTION_WORDS: dict[str, list[str]] = {
-    "sadness": [
-        "sad",
-        "sadness",
-        "unhappy",
-        "depressed",
-        "depression",
-        "sorrow",
-        "grief",
-        "miserable",
-        "lonely",
-        "hopeless",
-        "upset",
-        "down",
-    ],
-    "joy": [
-        "joy",
-        "happy",
-        "happiness",
-        "glad",
-        "delighted",
-        "cheerful",
-        "pleased",
-        "excited",
-        "joyful",
-        "content",
-    ],
-    "love": ["love", "loving", "affection", "fond", "adore", "caring", "romantic", "tender", "passion"],
-    "anger": [
-        "anger",
-        "angry",
-        "mad",
-        "furious",
-        "irritated",
-        "annoyed",
-        "rage",
-        "frustrated",
-        "frustration",
-        "resentful",
-    ],
-    "fear": [
-        "fear",
-        "afraid",
-        "scared",
-        "anxious",
-        "anxiety",
-        "nervous",
-        "worried",
-        "terrified",
-        "frightened",
-        "panic",
-    ],
-    "surprise": [
-        "surprise",
-        "surprised",
-        "amazed",
-        "astonished",
-        "shocked",
-        "unexpected",
-        "stunned",
-        "amazing",
-    ],
+    lab: list(ws) for lab, ws in load_task(DEFAULT_TASK).label_words.items()
 }
 
 
@@ -516,9 +670,10 @@ def is_degenerate(text: str, n: int = 3, max_repeats: int = 3) -> bool:
     return bool(grams) and max(grams.values()) >= max_repeats
 
 
-def quality_flags(reasoning: str, gold: str, finish_reason: str) -> dict[str, bool]:
-    """Per-reasoning flags: empty, repetitive, cut at the token limit, names the gold emotion, names another."""
-    named = emotions_named(reasoning)
+def quality_flags(reasoning: str, gold: str, finish_reason: str, task: Task | None = None) -> dict[str, bool]:
+    """Per-reasoning flags: empty, repetitive, cut at the token limit, names the gold label, names another (by the
+    task's label words; the emotion lexicon by default)."""
+    named = task.labels_named(reasoning) if task is not None else emotions_named(reasoning)
     return {
         "empty": not reasoning.strip(),
         "degenerate": is_degenerate(reasoning),
@@ -528,9 +683,9 @@ def quality_flags(reasoning: str, gold: str, finish_reason: str) -> dict[str, bo
     }
 
 
-def reasoning_support_category(reasoning: str, predicted: str | None) -> str:
-    """Does a Q->RA reasoning name the label it ends with, only other emotions, or none (notebook 05's groups)?"""
-    named = emotions_named(reasoning)
+def reasoning_support_category(reasoning: str, predicted: str | None, task: Task | None = None) -> str:
+    """Does a Q->RA reasoning name the label it ends with, only other labels, or none (notebook 05's groups)?"""
+    named = task.labels_named(reasoning) if task is not None else emotions_named(reasoning)
     if predicted is None:
         return "unparsed output"
     if predicted in named and len(named) == 1:

@@ -17,10 +17,10 @@ from datasets import Dataset
 from . import artifacts
 from .baselines import ENCODER_REFERENCE_ACCURACY, majority_baseline, predict_labels, tfidf_logreg
 from .config import Profile, claim_results_dir
-from .data import LABELS, classifier_train_rows, load_emotion, ood_label_space
+from .data import LABELS, classifier_train_rows, load_split, ood_label_space, task_of
 from .metrics import classification_metrics, holm_adjust, mcnemar, paired_bootstrap_difference
 from .prompts import prompt_version
-from .provenance import code_version, package_versions, write_json
+from .provenance import code_version, lock_hash, package_versions, write_json
 
 
 def select_qra_decoding(validation: dict[str, dict[str, Any]]) -> str | None:
@@ -50,8 +50,9 @@ def _baseline_predictions(
 ) -> dict[str, dict[str, list[str]]]:
     """Majority and TF-IDF predictions on every set; the TF-IDF C chosen on validation goes into `chosen`."""
     d = profile.data
+    labels = list(task_of(d).labels)
     same = classifier_train_rows(d)
-    full = load_emotion("train", d.emotion_dir, d.emotion_hub_id)
+    full = load_split(d, "train")
     res: dict[str, dict[str, list[str]]] = {s: {} for s in sets}
     models = {}
     if profile.evaluate.tfidf:
@@ -61,9 +62,9 @@ def _baseline_predictions(
                 rows["text"], rows["label"], d.seed, val["text"], val["label"]
             )
     for sname, ds in sets.items():
-        res[sname]["majority"] = majority_baseline(same["label"], len(ds))
+        res[sname]["majority"] = majority_baseline(same["label"], len(ds), labels)
         for name, m in models.items():
-            res[sname][name] = predict_labels(m, ds["text"])
+            res[sname][name] = predict_labels(m, ds["text"], labels)
     return res
 
 
@@ -77,18 +78,24 @@ def evaluate(
     tfidf_c: dict[str, float] = {}
     base = _baseline_predictions(profile, sets, tfidf_c)
     ev = profile.evaluate
-    kw = {"n_bootstrap": ev.bootstrap_samples, "level": ev.ci_level, "seed": profile.data.seed}
+    labels = list(task_of(profile.data).labels)
+    kw = {
+        "n_bootstrap": ev.bootstrap_samples,
+        "level": ev.ci_level,
+        "seed": profile.data.seed,
+        "labels": labels,
+    }
 
     def all_predictions(sname: str) -> dict[str, list[str | None]]:
         return predictions_by_classifier(preds[sname]) | base[sname]
 
     # Validation decides the Q->RA decoding that is reported as "qra_selected".
-    val_gold = [LABELS[i] for i in sets["validation"]["label"]]
+    val_gold = [labels[i] for i in sets["validation"]["label"]]
     val_preds = all_predictions("validation")
     validation = {k: classification_metrics(val_gold, v, **kw) for k, v in val_preds.items()}
     selected = select_qra_decoding(validation)
 
-    test_gold = [LABELS[i] for i in sets["test"]["label"]]
+    test_gold = [labels[i] for i in sets["test"]["label"]]
     test_preds = all_predictions("test")
     classifiers = {k: classification_metrics(test_gold, v, **kw) for k, v in test_preds.items()}
     pairs = {}
@@ -99,13 +106,13 @@ def evaluate(
     for sname in sets:
         if not sname.startswith("ood_"):
             continue
-        gold = [LABELS[i] for i in sets[sname]["label"]]
+        gold = [labels[i] for i in sets[sname]["label"]]
         space = ood_label_space(sets[sname])
         ood_preds = all_predictions(sname)
         ood[sname[4:]] = {
             k: classification_metrics(gold, v, label_space=space, **kw) for k, v in ood_preds.items()
         }
-        if len(space) < len(LABELS):
+        if len(space) < len(labels):
             sensitivity[sname[4:]] = label_space_sensitivity(gold, preds[sname], space)
         ood_mcnemar[sname[4:]] = {
             f"{a}__vs__{b}": mcnemar(gold, ood_preds[a], ood_preds[b])
@@ -118,7 +125,7 @@ def evaluate(
         selected,
         {"test": (test_gold, test_preds, None)}
         | {
-            name: ([LABELS[i] for i in ds["label"]], all_predictions(f"ood_{name}"), ood_label_space(ds))
+            name: ([labels[i] for i in ds["label"]], all_predictions(f"ood_{name}"), ood_label_space(ds))
             for name, ds in ood_sets.items()
         },
     )
@@ -131,6 +138,9 @@ def evaluate(
         "code_version": code_version(),
         "prompt_version": prompt_version(),
         "package_versions": package_versions(),
+        "lock_hash": lock_hash(),  # sha256 of requirements.lock: the exact environment
+        "task": task_of(profile.data).name,
+        "labels": labels,
         "created_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "data_sizes": {s: len(ds) for s, ds in sets.items()}
         | {"train_classifier": len(classifier_train_rows(profile.data))},
@@ -179,6 +189,7 @@ def compare(
     second minus first with a paired bootstrap interval and an exact McNemar test; secondary p-values are
     Holm-adjusted as one family. `sets`: name -> (gold labels, predictions by classifier, label space)."""
     ev = profile.evaluate
+    labels = list(task_of(profile.data).labels)
     other = {"qra": "qra_constrained", "qra_constrained": "qra"}.get(selected or "", None)
     alias = {"qra_selected": selected, "qra_other": other}
 
@@ -188,7 +199,7 @@ def compare(
         if a not in preds or b not in preds:
             return None
         paired = paired_bootstrap_difference(
-            gold, preds[a], preds[b], ev.bootstrap_samples, ev.ci_level, profile.data.seed, space
+            gold, preds[a], preds[b], ev.bootstrap_samples, ev.ci_level, profile.data.seed, space, labels
         )
         mc = mcnemar(gold, preds[a], preds[b])
         return {
@@ -200,7 +211,7 @@ def compare(
             "only_first_correct": mc["only_first_correct"],
             "only_second_correct": mc["only_second_correct"],
             "p_value": mc["p_value"],
-            "per_gold_class": per_class_difference(gold, preds[a], preds[b]),
+            "per_gold_class": per_class_difference(gold, preds[a], preds[b], labels),
         }
 
     primary = one("test", *ev.primary) if "test" in sets else None
@@ -214,11 +225,13 @@ def compare(
     return {"primary": primary, "secondary": secondary}
 
 
-def per_class_difference(gold: list[str], first: list, second: list) -> dict[str, dict[str, Any]]:
+def per_class_difference(
+    gold: list[str], first: list, second: list, labels: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Where a difference comes from: per gold class, rows, each classifier's accuracy, and the net rows gained
     by the second (only second right minus only first right)."""
     out = {}
-    for lab in LABELS:
+    for lab in labels or LABELS:
         rows = [i for i, g in enumerate(gold) if g == lab]
         if not rows:
             continue

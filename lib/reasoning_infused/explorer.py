@@ -22,6 +22,7 @@ import pandas as pd
 from .data import EMOTION_WORDS, LABELS, emotions_named, is_degenerate, reasoning_support_category
 from .locations import results_root
 from .quality import grounding, quotes_cue
+from .task import Task, TaskError, load_task
 
 UNPARSED = "<unparsed>"
 ANY = "(any)"
@@ -98,6 +99,20 @@ def _label(x: str | None) -> str:
     return x if x else UNPARSED
 
 
+def task_of_results(results_dir: Path) -> Task | None:
+    """The task an experiment's results were computed on (its profile.yaml's data.task); None for the default
+    emotion task, or when the task file is no longer there (then the labels come from the predictions)."""
+    import yaml
+
+    saved = Path(results_dir) / "profile.yaml"
+    try:
+        name = (yaml.safe_load(saved.read_text()) or {}).get("data", {}).get("task", "emotion")
+        task = load_task(name)
+    except (OSError, TaskError, yaml.YAMLError, AttributeError):
+        return None
+    return None if task.is_emotion_default else task
+
+
 def explorer_table(results_dir: Path, split: str = "test") -> pd.DataFrame:
     """One row per example of `split`: `row` (its position in the evaluation sample, the id notebook 05 uses),
     text, gold, and for every view (qa, qra_scored, qra, qar, zero_shot) the label, its probability and the
@@ -107,8 +122,13 @@ def explorer_table(results_dir: Path, split: str = "test") -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(f"{results_dir / 'predictions'}: no predictions for split {split!r}")
     df: pd.DataFrame | None = None
+    task = task_of_results(results_dir)
+    named = task.labels_named if task is not None else emotions_named
+    task_labels: list[str] = list(task.labels) if task is not None else []
     for clf in [c for c in ("qa", "qra", "qar", "zero_shot") if c in files]:
         rows = _read_rows(files[clf])
+        if not task_labels:  # the order of the scores: the task's labels
+            task_labels = list(rows[0].get("scores") or LABELS) if rows else LABELS
         cols: dict[str, list[Any]] = {
             "row": list(range(len(rows))),
             "text": [r["text"] for r in rows],
@@ -128,17 +148,16 @@ def explorer_table(results_dir: Path, split: str = "test") -> pd.DataFrame:
                 "qra_output": [r.get("generated", "") for r in rows],
                 "reasoning": reasoning,
                 "reasoning_tokens": [r.get("n_tokens", 0) for r in rows],
-                "leaks": [r["gold"] in emotions_named(t) for r, t in zip(rows, reasoning, strict=True)],
+                "leaks": [r["gold"] in named(t) for r, t in zip(rows, reasoning, strict=True)],
                 "names_other": [
-                    any(e != r["gold"] for e in emotions_named(t))
-                    for r, t in zip(rows, reasoning, strict=True)
+                    any(e != r["gold"] for e in named(t)) for r, t in zip(rows, reasoning, strict=True)
                 ],
                 "repetitive": [is_degenerate(t) for t in reasoning],
                 "cut": [r.get("finish_reason") == "length" for r in rows],
                 "quotes_cue": [bool(quotes_cue(r["text"], t)) for r, t in zip(rows, reasoning, strict=True)],
                 "grounding": [grounding(r["text"], t) for r, t in zip(rows, reasoning, strict=True)],
                 "support": [
-                    reasoning_support_category(t, r.get("predicted"))
+                    reasoning_support_category(t, r.get("predicted"), task)
                     for r, t in zip(rows, reasoning, strict=True)
                 ],
             }
@@ -160,6 +179,7 @@ def explorer_table(results_dir: Path, split: str = "test") -> pd.DataFrame:
                 )
             df = pd.concat([df, part.drop(columns=["row", "text", "gold"])], axis=1)
     assert df is not None
+    df.attrs["labels"] = task_labels  # the task's labels, for the filters
     return df
 
 
@@ -548,6 +568,9 @@ class ReasoningExplorer:
     def _set_table(self, df: pd.DataFrame):
         self.df = df
         self._quiet = True
+        labels = df.attrs.get("labels") or LABELS
+        self.gold.options = [ANY, *labels]
+        self.predicted.options = [ANY, *labels, UNPARSED]
         views = views_in(df)
         self.view.options = [(VIEWS[v], v) for v in views]
         self.view.value = "qra_scored" if "qra_scored" in views else views[0]

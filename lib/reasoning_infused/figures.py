@@ -52,7 +52,8 @@ def class_balance(counts: dict[str, dict[str, int]], path: Path):
         ]
     )
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    sns.barplot(df, x="label", y="share", hue="split", ax=ax, order=LABELS)
+    order = list(next(iter(counts.values()), {})) or LABELS  # the task's labels, in its order
+    sns.barplot(df, x="label", y="share", hue="split", ax=ax, order=order)
     ax.set_title("Class balance per split (share of rows)")
     return _save(fig, path), fig
 
@@ -86,7 +87,8 @@ def confusion_matrices(metrics: dict[str, Any], keys: list[str], path: Path):
         m = metrics["classifiers"][k]
         cm = np.array(m["confusion"], dtype=float)
         cm = cm / cm.sum(axis=1, keepdims=True).clip(min=1)
-        cols = LABELS + (["unparsed"] if m["parse_failures"] else [])
+        labels = m.get("confusion_labels", LABELS + ["<unparsed>"])[:-1]
+        cols = labels + (["unparsed"] if m["parse_failures"] else [])
         sns.heatmap(
             cm[:, : len(cols)],
             annot=True,
@@ -97,7 +99,7 @@ def confusion_matrices(metrics: dict[str, Any], keys: list[str], path: Path):
             cbar=False,
             ax=ax,
             xticklabels=cols,
-            yticklabels=LABELS,
+            yticklabels=labels,
             annot_kws={"size": 7},
         )
         ax.set_title(f"{DISPLAY_NAMES.get(k, k)}\nacc {m['accuracy']:.3f}", fontsize=9)
@@ -125,7 +127,10 @@ def per_class_f1(metrics: dict[str, Any], keys: list[str], path: Path):
             )
     level = int(round(metrics["profile"]["evaluate"]["ci_level"] * 100))
     fig = _grouped_bars(
-        pd.DataFrame(rows), LABELS, f"F1 ({level}% bootstrap CI)", "Per-class F1 on the test set"
+        pd.DataFrame(rows),
+        list(next(iter(metrics["classifiers"].values()))["per_class"]),
+        f"F1 ({level}% bootstrap CI)",
+        "Per-class F1 on the test set",
     )
     return _save(fig, path), fig
 

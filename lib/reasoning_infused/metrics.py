@@ -13,9 +13,20 @@ from .data import LABELS
 NONE_LABEL = "<unparsed>"
 
 
-def _encode(labels: list[str | None]) -> np.ndarray:
-    """Label names to ids; None (a parse failure) becomes -1, which never equals a gold id."""
-    return np.array([LABELS.index(x) if x in LABELS else -1 for x in labels])
+def _encode(labels: list[str | None], names: list[str] | None = None) -> np.ndarray:
+    """Label names to ids in `names` (the task's labels; emotion's by default); None (a parse failure) becomes
+    -1, which never equals a gold id. A gold label outside `names` is a ValueError, never a silent -1."""
+    names = names or LABELS
+    index = {x: i for i, x in enumerate(names)}
+    return np.array([index.get(x, -1) if x is not None else -1 for x in labels])
+
+
+def _encode_gold(gold: list[str], names: list[str] | None) -> np.ndarray:
+    g = _encode(gold, names)
+    if (g == -1).any():
+        bad = sorted({x for x, i in zip(gold, g, strict=True) if i == -1})
+        raise ValueError(f"gold label(s) {bad} are not among the labels {names or LABELS}")
+    return g
 
 
 def bootstrap_ci(
@@ -76,15 +87,18 @@ def classification_metrics(
     level: float = 0.95,
     seed: int = 0,
     label_space: list[str] | None = None,
+    labels: list[str] | None = None,
 ) -> dict[str, Any]:
-    """All metrics of one classifier on one set. `label_space`: the classes the set has (ISEAR: 4); a prediction
-    outside it, or a parse failure, is an error."""
-    label_space = label_space or LABELS
-    g, p = _encode(gold), _encode(pred)
-    ids = [LABELS.index(x) for x in label_space]
+    """All metrics of one classifier on one set. `labels`: the task's labels (emotion's by default);
+    `label_space`: the classes the set has (ISEAR: 4); a prediction outside it, or a parse failure, is an
+    error."""
+    names = list(labels or LABELS)
+    label_space = label_space or names
+    g, p = _encode_gold(gold, names), _encode(pred, names)
+    ids = [names.index(x) for x in label_space]
     correct = (g == p).astype(float)
     prec, rec, f1, sup = precision_recall_fscore_support(g, p, labels=ids, zero_division=0)
-    cm = confusion_matrix(g, p, labels=list(range(len(LABELS))) + [-1])  # last column: parse failures
+    cm = confusion_matrix(g, p, labels=list(range(len(names))) + [-1])  # last column: parse failures
     macro_ci, f1_ci = bootstrap_f1_intervals(g, p, ids, n_bootstrap, level, seed)
     return {
         "n_test": int(len(g)),
@@ -104,17 +118,17 @@ def classification_metrics(
             }
             for lab, a, b, c, d, ci in zip(label_space, prec, rec, f1, sup, f1_ci, strict=True)
         },
-        "confusion": cm[: len(LABELS)].tolist(),
-        "confusion_labels": LABELS + [NONE_LABEL],
+        "confusion": cm[: len(names)].tolist(),
+        "confusion_labels": names + [NONE_LABEL],
         "label_space": label_space,
     }
 
 
 def mcnemar(gold: list[str], pred_a: list[str | None], pred_b: list[str | None]) -> dict[str, Any]:
     """Exact (binomial) McNemar test on the discordant pairs of two classifiers scored on the same examples."""
-    g = _encode(gold)
-    a = _encode(pred_a) == g
-    b = _encode(pred_b) == g
+    g = np.array(gold, dtype=object)
+    a = np.array([p is not None for p in pred_a]) & (np.array(pred_a, dtype=object) == g)
+    b = np.array([p is not None for p in pred_b]) & (np.array(pred_b, dtype=object) == g)
     only_a = int((a & ~b).sum())
     only_b = int((~a & b).sum())
     n = only_a + only_b
@@ -135,13 +149,15 @@ def paired_bootstrap_difference(
     level: float = 0.95,
     seed: int = 0,
     label_space: list[str] | None = None,
+    labels: list[str] | None = None,
 ) -> dict[str, Any]:
     """Difference second minus first (b - a) in accuracy and macro-F1 with a percentile interval from a *paired*
     bootstrap: both classifiers are scored on the same resampled rows, so the interval reflects the variance of
     the difference, not of each classifier alone."""
-    label_space = label_space or LABELS
-    ids = [LABELS.index(x) for x in label_space]
-    g, a, b = _encode(gold), _encode(pred_a), _encode(pred_b)
+    names = list(labels or LABELS)
+    label_space = label_space or names
+    ids = [names.index(x) for x in label_space]
+    g, a, b = _encode_gold(gold, names), _encode(pred_a, names), _encode(pred_b, names)
     n = len(g)
     rng = np.random.default_rng(seed + 2)
     idx = rng.integers(0, n, size=(n_samples, n))

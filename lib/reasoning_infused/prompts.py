@@ -1,5 +1,9 @@
 """Prompt formats (versioned data in prompts/prompts.yaml), how they are rendered with a tokenizer's chat
-template, and the parser of the final answer line. The one place that knows what a prompt or a target looks like."""
+template, and the parser of the final answer line. The one place that knows what a prompt or a target looks like.
+
+The task (task.py) fills in what is task-specific: the classifier's instruction (its system message) and the
+labels. `task=None` is the default emotion task, whose instruction is prompts.yaml's classifier system message:
+its prompts are the committed results' byte for byte."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import yaml
 
 from .data import LABELS, emotions_named
+from .task import Task
 
 PROMPTS_FILE = Path(__file__).parent / "prompts" / "prompts.yaml"
 
@@ -51,13 +56,19 @@ def multitask_version() -> str:
     return f"{multitask_spec()['version']}-{digest}"
 
 
-def multitask_prompt(tok, text: str, task: str) -> str:
-    """The multi-task classifier's prompt for `task` "answer" (the label; what is scored at test) or "explain"."""
-    if task not in ("answer", "explain"):
-        raise ValueError(f"unknown task {task!r}: answer or explain")
-    c = prompt_spec()["classifier"]
-    user = multitask_spec()[f"{task}_task"].format(text=text)
-    return render_prompt(tok, [{"role": "system", "content": c["system"]}, {"role": "user", "content": user}])
+def instruction(task: Task | None = None) -> str:
+    """The classifier's system message: the task's instruction (prompts.yaml's for the default task)."""
+    return task.instruction if task is not None else prompt_spec()["classifier"]["system"]
+
+
+def multitask_prompt(tok, text: str, kind: str, task: Task | None = None) -> str:
+    """The multi-task classifier's prompt for `kind` "answer" (the label; what is scored at test) or "explain"."""
+    if kind not in ("answer", "explain"):
+        raise ValueError(f"unknown task {kind!r}: answer or explain")
+    user = multitask_spec()[f"{kind}_task"].format(text=text)
+    return render_prompt(
+        tok, [{"role": "system", "content": instruction(task)}, {"role": "user", "content": user}]
+    )
 
 
 def multitask_explain_target(reasoning: str) -> str:
@@ -84,18 +95,21 @@ def generator_prompt(tok, question: str, answer: str) -> str:
 
 
 def emotion_generator_prompt(tok, text: str, label: str) -> str:
-    """The augmentation prompt for one emotion example (Q = the text, A = its label)."""
+    """The augmentation prompt for one example (Q = the text as the task shows it, A = its label)."""
     return generator_prompt(tok, emotion_question(text), label)
 
 
-def classifier_prompt(tok, text: str) -> str:
-    return render_prompt(tok, classifier_messages(text))
+augmentation_prompt = emotion_generator_prompt  # the task-neutral name
 
 
-def classifier_messages(text: str) -> list[dict[str, str]]:
+def classifier_prompt(tok, text: str, task: Task | None = None) -> str:
+    return render_prompt(tok, classifier_messages(text, task))
+
+
+def classifier_messages(text: str, task: Task | None = None) -> list[dict[str, str]]:
     c = prompt_spec()["classifier"]
     return [
-        {"role": "system", "content": c["system"]},
+        {"role": "system", "content": instruction(task)},
         {"role": "user", "content": c["user"].format(text=text)},
     ]
 
@@ -106,10 +120,10 @@ def clean_reasoning(reasoning: str) -> str:
     return re.sub(r"(?i)\banswer\s*:", "answer -", text)
 
 
-def classifier_target(variant: str, label: str, reasoning: str = "") -> str:
+def classifier_target(variant: str, label: str, reasoning: str = "", labels: list[str] | None = None) -> str:
     if variant not in VARIANTS:
         raise ValueError(f"unknown classifier variant {variant!r}; expected one of {VARIANTS}")
-    if label not in LABELS:
+    if label not in (labels or LABELS):
         raise ValueError(f"unknown label {label!r}")
     if variant == "multitask":
         raise ValueError(
@@ -125,18 +139,18 @@ def answer_prefix() -> str:
     return prompt_spec()["classifier"]["answer_prefix"]
 
 
-def labels_after_reasoning_prompt(tok, text: str, reasoning: str) -> str:
-    """Q->RA with a given reasoning, ending at the answer prefix where the six labels are scored. The reasoning
+def labels_after_reasoning_prompt(tok, text: str, reasoning: str, task: Task | None = None) -> str:
+    """Q->RA with a given reasoning, ending at the answer prefix where the labels are scored. The reasoning
     is inserted as given (a model's own output stays as it wrote it); an empty one gives the bare answer prefix."""
     r = reasoning.strip()
     middle = prompt_spec()["classifier"]["reasoning_prefix"].format(reasoning=r) if r else ""
-    return classifier_prompt(tok, text) + middle + answer_prefix()
+    return classifier_prompt(tok, text, task) + middle + answer_prefix()
 
 
 _ANSWER_LINE = re.compile(r"^\s*Answer:\s*(.*?)\s*$", re.MULTILINE)
 
 
-def parse_answer(generated: str) -> str | None:
+def parse_answer(generated: str, labels: list[str] | None = None) -> str | None:
     """The label on the single `Answer: <label>` line, or None when there is none, several, or an unknown label.
 
     None is a parse failure, reported as such and counted as an error; it is never mapped to a class.
@@ -145,7 +159,7 @@ def parse_answer(generated: str) -> str | None:
     if len(found) != 1:
         return None
     value = found[0].strip().rstrip(".").lower()
-    return value if value in LABELS else None
+    return next((lab for lab in labels or LABELS if lab.lower() == value), None)
 
 
 def split_reasoning(generated: str, variant: str) -> str:
