@@ -33,11 +33,11 @@ def smoke_profile():
 @pytest.fixture(scope="session")
 def smoke_study(smoke_profile, isolated_outputs):
     """The whole smoke pipeline once per session (about two minutes); later tests read its artifacts."""
-    from reasoning_infused.artifacts import reasonings_path
-    from reasoning_infused.augment import augment, generate_reasonings
-    from reasoning_infused.classifiers import train_classifier
-    from reasoning_infused.generator import train_generator
-    from reasoning_infused.study import evaluate_experiment
+    from reasoning_infused.experiment.artifacts import reasonings_path
+    from reasoning_infused.pipeline.augment import augment, generate_reasonings
+    from reasoning_infused.pipeline.classifiers import train_classifier
+    from reasoning_infused.pipeline.generator import train_generator
+    from reasoning_infused.study.runner import evaluate_experiment
 
     p = smoke_profile
     gen = train_generator(p)

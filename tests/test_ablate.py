@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from reasoning_infused.ablate import estimate_minutes, load_ablation, run_ablation
-from reasoning_infused.config import ProfileError
+from reasoning_infused.experiment.config import ProfileError
+from reasoning_infused.study.ablate import run_ablation
+from reasoning_infused.study.ablation_plan import estimate_minutes, load_ablation
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +87,7 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     assert again["measured_minutes"] == bigger["measured_minutes"]
     forest = Path(os.environ["RI_FIGURES_DIR"]) / "ablations" / "smoke_study_forest.png"
     assert forest.exists()
-    from reasoning_infused.report import ablation_section
+    from reasoning_infused.study.ablation_report import ablation_section
 
     text = ablation_section(summary, {"seeds": seeds, "bigger_budget": bigger})
     assert "### Arm `seeds`" in text and "s1" in text and "`later` (needs a feature)" in text
@@ -118,7 +119,7 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     assert capsys.readouterr().out.count("skipped") == 1
     # a changed study-level setting leaves every arm's declaration as it was but resolves to other artifacts:
     # the stored arms are stale, never summarised as the declared arms, and rescoring refuses them
-    from reasoning_infused.ablate import arm_results, write_summary
+    from reasoning_infused.study.ablation_results import arm_results, write_summary
 
     current = path.read_text()
     path.write_text(current.replace("learning_rate=2e-3", "learning_rate=3e-3"))
@@ -186,7 +187,7 @@ def test_bad_declarations_are_refused_before_anything_runs(tmp_path, old, new, m
 
 
 def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, tmp_path, monkeypatch):
-    from reasoning_infused import ablate
+    from reasoning_infused.study import ablate
 
     path = tmp_path / "stopped.yaml"
     path.write_text(STUDY.replace("study: smoke_study", "study: stopped_study"))
@@ -204,8 +205,8 @@ def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, 
     interim = json.loads((abl.results_dir / "seeds.partial.json").read_text())
     assert interim["partial"] and interim["seeds_done"] == [0] and interim["seeds_declared"] == [0, 1]
     assert not (abl.results_dir / "seeds.json").exists()
-    from reasoning_infused.ablate import write_summary
-    from reasoning_infused.report import ablation_section
+    from reasoning_infused.study.ablation_report import ablation_section
+    from reasoning_infused.study.ablation_results import write_summary
 
     summary = write_summary(abl)
     assert summary["interim"]["seeds"]["seeds_done"] == [0] and "seeds" not in summary["not_run"]
@@ -248,8 +249,8 @@ def test_a_stopped_arm_keeps_its_finished_seeds_as_interim_results(smoke_study, 
 def test_an_arm_runs_only_once_declared_in_a_commit_and_its_declaration_is_frozen_by_results(tmp_path):
     import subprocess
 
-    from reasoning_infused.ablate import declaration_commit, refuse_redeclared
-    from reasoning_infused.provenance import write_json
+    from reasoning_infused.base.provenance import write_json
+    from reasoning_infused.study.ablation_plan import declaration_commit, refuse_redeclared
 
     repo = tmp_path / "repo"
     repo.mkdir()

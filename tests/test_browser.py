@@ -99,7 +99,7 @@ def _wait_listed(page, expected: list[int], timeout: float = 60.0) -> list[int]:
 def test_explorer_in_a_real_browser(voila_url, smoke_study):
     """From a McNemar cell to a sorted list of its examples with both Q->RA labels, on two splits."""
     from playwright.sync_api import sync_playwright
-    from reasoning_infused.explorer import (
+    from reasoning_infused.analysis.explorer_table import (
         explorer_table,
         filter_rows,
         mcnemar_presets,

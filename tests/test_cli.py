@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 from conftest import write
+from reasoning_infused.study import runner as study
 
 
 def run(*args, env=None):
@@ -44,7 +45,7 @@ def test_the_study_prepares_the_model_in_its_own_process_before_training(isolate
     peak), recorded with its own time and peak memory."""
     import json
 
-    from reasoning_infused import load_profile, study
+    from reasoning_infused import load_profile
 
     calls = []
     monkeypatch.setattr(
@@ -60,8 +61,8 @@ def test_the_study_prepares_the_model_in_its_own_process_before_training(isolate
 
 
 def test_preparing_an_already_materialised_model_does_nothing(tmp_path, monkeypatch):
-    from reasoning_infused.config import ModelConfig
-    from reasoning_infused.modeling import prepare_model
+    from reasoning_infused.experiment.settings import ModelConfig
+    from reasoning_infused.pipeline.modeling import prepare_model
 
     monkeypatch.setenv("RI_CACHE_DIR", str(tmp_path))
     write(tmp_path / "smollm2-135m-instruct" / "config.json", "{}")

@@ -1,5 +1,5 @@
 import pytest
-from reasoning_infused.config import ProfileError, available_profiles, load_profile
+from reasoning_infused.experiment.config import ProfileError, available_profiles, load_profile
 
 
 def test_packaged_profiles_load():
@@ -92,7 +92,7 @@ def test_profile_name_cannot_be_overridden_and_old_seed_key_explains_the_split(t
 
 
 def test_results_folder_refuses_other_settings(isolated_outputs):
-    from reasoning_infused.config import claim_results_dir
+    from reasoning_infused.experiment.config import claim_results_dir
 
     p = load_profile("smoke", experiment="claim-test")
     claim_results_dir(p)
@@ -104,7 +104,7 @@ def test_results_folder_refuses_other_settings(isolated_outputs):
 
 def test_a_setting_added_later_at_its_default_does_not_orphan_old_results(isolated_outputs):
     import yaml
-    from reasoning_infused.config import claim_results_dir
+    from reasoning_infused.experiment.config import claim_results_dir
 
     p = load_profile("smoke", experiment="added-later")
     claim_results_dir(p)

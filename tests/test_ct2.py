@@ -8,10 +8,10 @@ import torch
 
 pytest.importorskip("ctranslate2", reason="pip install ctranslate2")
 
-from reasoning_infused.artifacts import read_reasonings  # noqa: E402
-from reasoning_infused.config import ModelConfig  # noqa: E402
-from reasoning_infused.inference import CT2Backend, TransformersBackend, ct2_convert, generate_all  # noqa: E402
-from reasoning_infused.modeling import load_model_and_tokenizer  # noqa: E402
+from reasoning_infused.experiment.artifacts import read_reasonings
+from reasoning_infused.experiment.settings import ModelConfig
+from reasoning_infused.pipeline.inference import CT2Backend, TransformersBackend, ct2_convert, generate_all
+from reasoning_infused.pipeline.modeling import load_model_and_tokenizer
 
 TEXTS = ["i feel sad", "what a day it was today", "hello", "i am so angry at everyone", "ok"]
 
@@ -68,16 +68,16 @@ def test_smoke_pipeline_runs_on_ct2_into_its_own_artifacts(smoke_study):
     """The stages run on ct2 end to end. (The smoke model's near-uniform distributions make exact equality with
     transformers a matter of rounding there: equality is tested above on a sharp model and measured on the real
     one by `bench`.)"""
-    from reasoning_infused.artifacts import (
+    from reasoning_infused.experiment.artifacts import (
         augment_artifact,
         classifier_artifact,
         predictions_artifact,
         read_predictions_artifact,
         read_reasonings,
     )
-    from reasoning_infused.augment import augment
-    from reasoning_infused.classifiers import predict_sets
-    from reasoning_infused.config import load_profile
+    from reasoning_infused.experiment.config import load_profile
+    from reasoning_infused.pipeline.augment import augment
+    from reasoning_infused.pipeline.classifiers import predict_sets
 
     base = smoke_study["profile"]
     gen = load_profile("smoke", ["augment.backend=ct2"])
@@ -101,8 +101,8 @@ def test_smoke_pipeline_runs_on_ct2_into_its_own_artifacts(smoke_study):
 
 
 def test_paired_differences_and_the_noise_verdict_on_known_inputs():
-    from reasoning_infused.engine_check import within_noise
-    from reasoning_infused.quality import paired_mean_difference
+    from reasoning_infused.analysis.quality import paired_mean_difference
+    from reasoning_infused.tools.engine_check import within_noise
 
     a = np.array([0.0, 1.0, 1.0, 0.0, np.nan])
     b = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
@@ -128,7 +128,7 @@ def test_engine_check_compares_both_places_that_generate(smoke_study, capsys):
     decoded by int8, paired comparisons on validation, a verdict; written where the docs say."""
     import json
 
-    from reasoning_infused.engine_check import engine_check, engine_check_table
+    from reasoning_infused.tools.engine_check import engine_check, engine_check_table
 
     p = smoke_study["profile"]
     report = engine_check(p, "ct2-int8", bootstrap_samples=50, in_process=True)

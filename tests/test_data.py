@@ -1,15 +1,15 @@
 import pytest
 from conftest import write
-from reasoning_infused.data import (
+from reasoning_infused.data.emotion import (
     LABELS,
-    DataError,
     load_emotion,
     load_ood,
-    load_reasoning_triples,
     parse_emotion_file,
-    stratified_subsample,
     summarize_emotion,
 )
+from reasoning_infused.data.files import DataError
+from reasoning_infused.data.reasoning_triples import load_reasoning_triples
+from reasoning_infused.data.rows import stratified_subsample
 
 
 def _emotion_dir(tmp_path, train="i feel fine;joy\ni am sad;sadness\n"):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from reasoning_infused.locations import REPO_ROOT
+from reasoning_infused.base.locations import REPO_ROOT
 
 # 32 rows: 4 optimizer steps of 8 in both runs (an uneven last batch would be padded by repeated rows under DDP)
 COMMON = [
@@ -87,7 +87,7 @@ def test_two_cpu_processes_train_like_one(tmp_path):
 
 
 def test_gpu_smoke_runs_the_readme_launch_and_collects_rates(tmp_path):
-    from reasoning_infused.gpu_smoke import artifact_rates, rates_table, smoke_steps
+    from reasoning_infused.tools.gpu_smoke import artifact_rates, rates_table, smoke_steps
 
     steps = dict(smoke_steps(4, tmp_path / "arch", python="python3"))
     assert list(steps) == ["smoke_study", "ddp_train_classifier", "architecture_study"]
@@ -128,8 +128,12 @@ def test_gpu_smoke_without_cuda_is_a_clear_error(tmp_path):
 def test_random_init_model_has_the_architecture_and_fixed_weights(tmp_path):
     """model.source=random-init: a checkpoint folder's config and tokenizer, random weights, the same every load."""
     import torch
-    from reasoning_infused.config import ModelConfig
-    from reasoning_infused.modeling import load_model_and_tokenizer, load_tokenizer, tiny_random_model
+    from reasoning_infused.experiment.settings import ModelConfig
+    from reasoning_infused.pipeline.modeling import (
+        load_model_and_tokenizer,
+        load_tokenizer,
+        tiny_random_model,
+    )
 
     tok = load_tokenizer(ModelConfig(source="tiny-random"))
     tiny_random_model(tok, hidden=32, layers=1).config.save_pretrained(tmp_path)
@@ -146,14 +150,14 @@ def test_random_init_model_has_the_architecture_and_fixed_weights(tmp_path):
 
 
 def test_random_init_needs_a_folder():
-    from reasoning_infused.config import ProfileError, load_profile
+    from reasoning_infused.experiment.config import ProfileError, load_profile
 
     with pytest.raises(ProfileError, match="model.name_or_path"):
         load_profile("smoke", ["model.source=random-init"])
 
 
 def test_gpu_smoke_records_portable_commands(tmp_path):
-    from reasoning_infused.gpu_smoke import portable
+    from reasoning_infused.tools.gpu_smoke import portable
 
     cmd = f"{sys.executable} -m x --config_file {REPO_ROOT}/configs/accelerate/ddp.yaml --out {tmp_path}/runs"
     assert portable(cmd, tmp_path) == "python -m x --config_file configs/accelerate/ddp.yaml --out <out>/runs"

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from reasoning_infused import artifacts
-from reasoning_infused.config import load_profile
+from reasoning_infused.experiment import artifacts
+from reasoning_infused.experiment.config import load_profile
+from reasoning_infused.pipeline import loading
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def test_keys_follow_exactly_the_settings_each_stage_depends_on():
 
 
 def test_a_data_file_change_changes_the_keys_that_read_it(tmp_path, monkeypatch):
-    from reasoning_infused.data import shared_data_dir
+    from reasoning_infused.base.locations import shared_data_dir
 
     src = shared_data_dir() / "emotion"
     for name in ("train.txt", "val.txt", "test.txt"):
@@ -83,8 +84,8 @@ def test_a_data_file_change_changes_the_keys_that_read_it(tmp_path, monkeypatch)
 
 
 def test_unchanged_settings_reuse_every_artifact(smoke_study, monkeypatch):
-    from reasoning_infused import classifiers, generator
-    from reasoning_infused.study import evaluate_experiment
+    from reasoning_infused.pipeline import classifiers, generator
+    from reasoning_infused.study.runner import evaluate_experiment
 
     p = load_profile("smoke")
     gen_before = artifacts.generator_artifact(p).metadata()["finished_at"]
@@ -93,8 +94,8 @@ def test_unchanged_settings_reuse_every_artifact(smoke_study, monkeypatch):
     def no_model(*a, **k):
         raise AssertionError("a model was loaded although every artifact exists")
 
-    monkeypatch.setattr(artifacts, "load_classifier", no_model)
-    monkeypatch.setattr(classifiers.artifacts, "load_classifier", no_model)
+    monkeypatch.setattr(loading, "load_classifier", no_model)
+    monkeypatch.setattr(classifiers.loading, "load_classifier", no_model)
     assert generator.train_generator(p)["finished_at"] == gen_before
     assert classifiers.train_classifier(p, "qa")["finished_at"] == qa_before
     m = evaluate_experiment(p)
@@ -102,8 +103,8 @@ def test_unchanged_settings_reuse_every_artifact(smoke_study, monkeypatch):
 
 
 def test_a_changed_setting_retrains_repredicts_and_leaves_other_experiments_intact(smoke_study):
-    from reasoning_infused.classifiers import train_classifier
-    from reasoning_infused.study import evaluate_experiment
+    from reasoning_infused.pipeline.classifiers import train_classifier
+    from reasoning_infused.study.runner import evaluate_experiment
 
     base = smoke_study["profile"]
     base_results = tree_digest(base.results_dir)
@@ -146,7 +147,7 @@ def test_a_changed_setting_retrains_repredicts_and_leaves_other_experiments_inta
 
 
 def test_force_moves_the_old_artifact_aside_and_an_incomplete_one_is_recomputed(smoke_study):
-    from reasoning_infused.classifiers import train_classifier
+    from reasoning_infused.pipeline.classifiers import train_classifier
 
     p = load_profile("smoke", ["classifier.train.learning_rate=3e-2"])
     art = artifacts.classifier_artifact(p, "qa")
@@ -159,7 +160,7 @@ def test_force_moves_the_old_artifact_aside_and_an_incomplete_one_is_recomputed(
     (art.path / "adapter_model.safetensors").unlink()
     assert not art.is_complete() and art.missing_files()
     with pytest.raises(artifacts.ArtifactMissing, match="train-classifier --variant qa"):
-        artifacts.load_classifier(p, "qa")
+        loading.load_classifier(p, "qa")
 
 
 def test_artifacts_command_lists_the_store_with_what_differs(smoke_study, capsys):
@@ -172,7 +173,7 @@ def test_artifacts_command_lists_the_store_with_what_differs(smoke_study, capsys
 
 
 def test_a_stage_without_its_input_says_which_command_makes_it(isolated_outputs):
-    from reasoning_infused.augment import augment
+    from reasoning_infused.pipeline.augment import augment
 
     p = load_profile("smoke", ["generator.train.num_epochs=3"])
     with pytest.raises(
@@ -185,8 +186,8 @@ def test_a_stage_without_its_input_says_which_command_makes_it(isolated_outputs)
 
 
 def test_report_and_figures_from_saved_results(smoke_study, tmp_path):
-    from reasoning_infused.analysis import RESULT_FIGURES, draw_result_figures
-    from reasoning_infused.report import readme_results, update_readme
+    from reasoning_infused.analysis.errors import RESULT_FIGURES, draw_result_figures
+    from reasoning_infused.study.report import readme_results, update_readme
 
     p = smoke_study["profile"]
     metrics = json.loads((p.results_dir / "metrics.json").read_text())

@@ -9,10 +9,10 @@ import sys
 
 import pandas as pd
 import pytest
-from reasoning_infused.explorer import (
+from reasoning_infused.analysis.explorer import ReasoningExplorer
+from reasoning_infused.analysis.explorer_table import (
     ANY,
     UNPARSED,
-    ReasoningExplorer,
     download_link,
     experiments_with_predictions,
     explorer_table,
@@ -221,7 +221,7 @@ def test_widget_reacts_to_its_controls(results):
 
 def test_reading_saved_results_imports_no_torch(results):
     code = (
-        "import sys; from pathlib import Path; from reasoning_infused.explorer import ReasoningExplorer; "
+        "import sys; from pathlib import Path; from reasoning_infused.analysis.explorer import ReasoningExplorer; "
         f"ReasoningExplorer(Path({str(results / 'default')!r}), experiments_root=Path({str(results)!r})); "
         "print('torch' in sys.modules)"
     )

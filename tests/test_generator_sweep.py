@@ -4,10 +4,10 @@ import json
 
 import pytest
 from reasoning_infused import load_profile
-from reasoning_infused.artifacts import augment_artifact, heldout_reasonings_artifact
-from reasoning_infused.config import ProfileError
-from reasoning_infused.data import classifier_train_rows
-from reasoning_infused.generator_sweep import choose, load_sweep, qualifies, run_sweep, sweep_table
+from reasoning_infused.data.rows import classifier_train_rows
+from reasoning_infused.experiment.artifacts import augment_artifact, heldout_reasonings_artifact
+from reasoning_infused.experiment.config import ProfileError
+from reasoning_infused.study.generator_sweep import choose, load_sweep, qualifies, run_sweep, sweep_table
 
 SWEEP = """
 name: tiny

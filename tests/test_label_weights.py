@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from reasoning_infused.training import label_token_weights
+from reasoning_infused.pipeline.training import label_token_weights
 
 
 def test_label_weights_sum_to_one_with_the_declared_share():
@@ -22,9 +22,9 @@ def test_label_weights_sum_to_one_with_the_declared_share():
 
 
 def test_the_label_tokens_are_found_in_every_variant(smoke_profile):
-    from reasoning_infused.classifiers import classifier_examples
-    from reasoning_infused.modeling import load_tokenizer
-    from reasoning_infused.training import tokenize_examples
+    from reasoning_infused.pipeline.classifiers import classifier_examples
+    from reasoning_infused.pipeline.modeling import load_tokenizer
+    from reasoning_infused.pipeline.training import tokenize_examples
 
     tok = load_tokenizer(smoke_profile.model)
     rows = [{"text": "i feel so happy today", "label": "joy", "reasoning": "Answer: sadness is not it."}]
@@ -50,8 +50,8 @@ def test_the_label_tokens_are_found_in_every_variant(smoke_profile):
 
 
 def test_weighted_loss_equals_a_hand_computed_mean_over_examples():
-    from reasoning_infused.modeling import tiny_random_model
-    from reasoning_infused.training import completion_only_loss
+    from reasoning_infused.pipeline.modeling import tiny_random_model
+    from reasoning_infused.pipeline.training import completion_only_loss
 
     class Tok:  # only what tiny_random_model reads
         bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
@@ -86,9 +86,9 @@ def _step_losses(art) -> list[float]:
 
 @pytest.mark.slow
 def test_label_weighted_classifiers_train_into_their_own_artifacts(smoke_study):
-    from reasoning_infused.artifacts import classifier_artifact
-    from reasoning_infused.classifiers import train_classifier
-    from reasoning_infused.config import load_profile
+    from reasoning_infused.experiment.artifacts import classifier_artifact
+    from reasoning_infused.experiment.config import load_profile
+    from reasoning_infused.pipeline.classifiers import train_classifier
 
     base = smoke_study["profile"]
     weighted = load_profile("smoke", ["classifier.train.label_loss_share=0.25"])

@@ -1,7 +1,8 @@
 import torch
-from reasoning_infused.config import load_profile
-from reasoning_infused.inference import TransformersBackend, generate_all, label_token_ids, score_labels
-from reasoning_infused.modeling import load_model_and_tokenizer, materialize_smollm2
+from reasoning_infused.experiment.config import load_profile
+from reasoning_infused.pipeline.inference import TransformersBackend, generate_all
+from reasoning_infused.pipeline.modeling import load_model_and_tokenizer, materialize_smollm2
+from reasoning_infused.pipeline.scoring import label_token_ids, score_labels
 
 
 def test_default_model_is_materialised_once_as_an_ordinary_checkpoint():
@@ -41,13 +42,13 @@ def test_batched_left_padded_generation_equals_one_by_one():
 
 
 def _chat_prompts(tok, texts):
-    from reasoning_infused.classifiers import classifier_prompt
+    from reasoning_infused.data.prompts import classifier_prompt
 
     return [classifier_prompt(tok, t) for t in texts]
 
 
 def test_common_prefix_length_leaves_every_row_a_token_of_its_own():
-    from reasoning_infused.inference import common_prefix_length
+    from reasoning_infused.pipeline.inference import common_prefix_length
 
     assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
     assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1
@@ -67,7 +68,7 @@ GREEDY_TEXTS = [
 
 
 def test_fast_greedy_decoding_equals_generate_when_rows_finish_at_different_steps():
-    from reasoning_infused.inference import greedy_generate
+    from reasoning_infused.pipeline.inference import greedy_generate
 
     model, tok = load_model_and_tokenizer(load_profile("smoke").model)
     enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS)]
@@ -132,7 +133,7 @@ def test_labels_scored_during_greedy_generation_equal_a_forward_pass_on_the_gene
     (here an n-gram the random model emits; in the study the answer prefix), the captured log-probabilities are
     those of a plain forward pass on the prompt plus the generated tokens up to the trigger, rows leaving the
     batch included, and the generated tokens do not change."""
-    from reasoning_infused.inference import AnswerScoring, greedy_generate
+    from reasoning_infused.pipeline.inference import AnswerScoring, greedy_generate
 
     model, tok = load_model_and_tokenizer(load_profile("smoke").model)
     enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS)]

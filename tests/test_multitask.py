@@ -2,12 +2,12 @@
 
 import pytest
 from reasoning_infused import load_profile
-from reasoning_infused.artifacts import classifier_artifact
-from reasoning_infused.classifiers import classifier_examples, predict_sets, train_classifier
-from reasoning_infused.config import ProfileError
-from reasoning_infused.data import LABELS
-from reasoning_infused.modeling import load_tokenizer
-from reasoning_infused.prompts import multitask_version
+from reasoning_infused.data.emotion import LABELS
+from reasoning_infused.data.prompts import multitask_version
+from reasoning_infused.experiment.artifacts import classifier_artifact
+from reasoning_infused.experiment.config import ProfileError
+from reasoning_infused.pipeline.classifiers import classifier_examples, predict_sets, train_classifier
+from reasoning_infused.pipeline.modeling import load_tokenizer
 
 ROWS = [
     {"id": 0, "text": "i feel so alone tonight", "label": "sadness", "reasoning": "Being alone hurts."},
@@ -47,7 +47,7 @@ def test_multitask_trains_on_both_tasks_and_scores_labels(smoke_study):
     meta = train_classifier(p, "multitask")
     assert meta["rows"] == 2 * meta["train_rows"]  # the label task and the explain task of every row
     predict_sets(p, ["multitask"], ["validation"])
-    from reasoning_infused.artifacts import read_predictions_artifact
+    from reasoning_infused.experiment.artifacts import read_predictions_artifact
 
     rows = read_predictions_artifact(p, "multitask", "validation")
     assert len(rows) == p.data.val_size
@@ -55,8 +55,8 @@ def test_multitask_trains_on_both_tasks_and_scores_labels(smoke_study):
 
 
 def test_the_multitask_arm_control_trains_the_same_number_of_optimizer_steps():
-    from reasoning_infused.ablate import experiment_profile, load_ablation
-    from reasoning_infused.locations import REPO_ROOT
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.ablation_plan import experiment_profile, load_ablation
 
     abl = load_ablation(REPO_ROOT / "ablations" / "qra_gap.yaml")  # every arm's settings validate
     arm = next(a for a in abl.arms if a.name == "multitask")
@@ -67,8 +67,8 @@ def test_the_multitask_arm_control_trains_the_same_number_of_optimizer_steps():
 
 
 def test_several_sampled_reasonings_per_row_are_keyed_and_trained_on(smoke_study):
-    from reasoning_infused.artifacts import augment_artifacts, augmented_dataset
-    from reasoning_infused.augment import augment
+    from reasoning_infused.experiment.artifacts import augment_artifacts, augmented_dataset
+    from reasoning_infused.pipeline.augment import augment
 
     with pytest.raises(ProfileError, match="reasoning_samples"):
         load_profile("smoke", ["classifier.reasoning_samples=2"])  # greedy samples would be identical
@@ -83,7 +83,7 @@ def test_several_sampled_reasonings_per_row_are_keyed_and_trained_on(smoke_study
     assert set(classifier_artifact(one, "qra").inputs) == {"augment"}  # unchanged when 1
     augment(two)
     assert all(a.is_complete() for a in arts)
-    from reasoning_infused.artifacts import sample_profiles
+    from reasoning_infused.experiment.artifacts import sample_profiles
 
     usable = [r for q in sample_profiles(two) for r in augmented_dataset(q) if r["reasoning"].strip()]
     assert len(usable) > len(augmented_dataset(one))  # rows from both samples
@@ -92,8 +92,8 @@ def test_several_sampled_reasonings_per_row_are_keyed_and_trained_on(smoke_study
 
 
 def test_the_four_reasonings_arm_control_trains_the_same_number_of_optimizer_steps():
-    from reasoning_infused.ablate import experiment_profile, load_ablation
-    from reasoning_infused.locations import REPO_ROOT
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.ablation_plan import experiment_profile, load_ablation
 
     abl = load_ablation(REPO_ROOT / "ablations" / "qra_gap.yaml")
     arm = next(a for a in abl.arms if a.name == "four_reasonings")

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
-from reasoning_infused.study import NOTEBOOKS, execute_notebook, notebook_env
+from reasoning_infused.study.runner import NOTEBOOKS, execute_notebook, notebook_env
 
 pytestmark = pytest.mark.slow
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"

@@ -4,11 +4,11 @@ import dataclasses
 import json
 
 import pytest
-from reasoning_infused import artifacts
-from reasoning_infused.augment import AugmentationMismatch, generate_reasonings, quality_report
-from reasoning_infused.config import load_profile
-from reasoning_infused.provenance import read_jsonl
-from reasoning_infused.training import train_sft
+from reasoning_infused.base.provenance import read_jsonl
+from reasoning_infused.experiment import artifacts
+from reasoning_infused.experiment.config import load_profile
+from reasoning_infused.pipeline.augment import AugmentationMismatch, generate_reasonings, quality_report
+from reasoning_infused.pipeline.training import train_sft
 from transformers import TrainerCallback
 
 pytestmark = pytest.mark.slow
@@ -154,8 +154,8 @@ def test_predictions_saved_with_scores_and_parse_flags(smoke_study):
 
 
 def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
-    from reasoning_infused.classifiers import classifier_examples, training_rows
-    from reasoning_infused.modeling import load_tokenizer
+    from reasoning_infused.pipeline.classifiers import classifier_examples, training_rows
+    from reasoning_infused.pipeline.modeling import load_tokenizer
 
     p = smoke_study["profile"]
     tc = dataclasses.replace(p.classifier.train, save_steps=1)
@@ -182,10 +182,10 @@ def test_training_resumes_from_its_last_checkpoint(smoke_study, tmp_path):
 def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
     """Same profile, same seed: identical weights and predictions on CPU (what the README promises)."""
     import numpy as np
-    from reasoning_infused.classifiers import classifier_examples, training_rows
-    from reasoning_infused.inference import score_labels
-    from reasoning_infused.modeling import load_tokenizer, load_trained
-    from reasoning_infused.prompts import classifier_prompt
+    from reasoning_infused.data.prompts import classifier_prompt
+    from reasoning_infused.pipeline.classifiers import classifier_examples, training_rows
+    from reasoning_infused.pipeline.modeling import load_tokenizer, load_trained
+    from reasoning_infused.pipeline.scoring import score_labels
 
     p = smoke_study["profile"]
     tok = load_tokenizer(p.model)
@@ -203,7 +203,7 @@ def test_training_and_prediction_are_reproducible(smoke_study, tmp_path):
 
 def test_lora_artifact_merged_once_for_vllm_gives_the_same_logits(smoke_study):
     import torch
-    from reasoning_infused.modeling import load_trained, merged_checkpoint
+    from reasoning_infused.pipeline.modeling import load_trained, merged_checkpoint
     from transformers import AutoModelForCausalLM
 
     p = smoke_study["profile"]
@@ -223,9 +223,9 @@ def test_lora_artifact_merged_once_for_vllm_gives_the_same_logits(smoke_study):
 
 def test_vllm_backend_without_vllm_says_how_to_install_it(smoke_study):
     import pytest
-    from reasoning_infused.artifacts import load_classifier
-    from reasoning_infused.classifiers import predict
-    from reasoning_infused.config import load_profile
+    from reasoning_infused.experiment.config import load_profile
+    from reasoning_infused.pipeline.classifiers import predict
+    from reasoning_infused.pipeline.loading import load_classifier
 
     try:
         import vllm  # noqa: F401
@@ -243,7 +243,7 @@ def test_bench_writes_every_agreed_figure(smoke_study):
     """The benchmark on the smoke profile (figures meaningless on a tiny model; the keys and checks are not)."""
     import json
 
-    from reasoning_infused.bench import run_bench
+    from reasoning_infused.tools.bench import run_bench
 
     p = smoke_study["profile"]
     run_bench(p, quick=True)

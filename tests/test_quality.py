@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from reasoning_infused.quality import (
+from reasoning_infused.analysis.quality import (
     content_words,
     distinct_n,
     emotional_cue,
@@ -98,7 +98,7 @@ def test_test_rows_use_a_simulator_trained_on_training_rows():
 
 
 def test_overlap_with_a_reference_rationale():
-    from reasoning_infused.quality import rouge_l, token_f1
+    from reasoning_infused.analysis.quality import rouge_l, token_f1
 
     assert token_f1("the cat sat", "the cat sat") == 1.0
     assert token_f1("a b", "c d") == 0.0 and token_f1("", "x") == 0.0
@@ -112,7 +112,7 @@ def test_overlap_with_a_reference_rationale():
 
 @pytest.mark.slow
 def test_heldout_generator_report_on_the_smoke_generator(smoke_study):
-    from reasoning_infused.quality import heldout_generator_report
+    from reasoning_infused.analysis.quality import heldout_generator_report
 
     r = heldout_generator_report(smoke_study["profile"], bootstrap_samples=50)
     assert r["rows"] == smoke_study["profile"].generator.heldout_size  # the held-out triples, all of them

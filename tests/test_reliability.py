@@ -6,10 +6,11 @@ import shutil
 
 import pytest
 from conftest import write
-from reasoning_infused import artifacts
 from reasoning_infused.cli import main
-from reasoning_infused.config import load_profile
-from reasoning_infused.data import load_emotion, load_ood, load_reasoning_triples
+from reasoning_infused.data.emotion import load_emotion, load_ood
+from reasoning_infused.data.reasoning_triples import load_reasoning_triples
+from reasoning_infused.experiment import artifacts
+from reasoning_infused.experiment.config import load_profile
 
 
 def run(capsys, *args):
@@ -122,7 +123,7 @@ def test_stage_without_its_input_names_the_command(capsys, isolated_outputs):
 
 @pytest.mark.slow
 def test_incomplete_or_garbled_artifacts_are_recomputed_never_reused(smoke_study, capsys):
-    from reasoning_infused.classifiers import train_classifier
+    from reasoning_infused.pipeline.classifiers import train_classifier
 
     p = load_profile("smoke", ["classifier.train.learning_rate=4e-2"])
     art = artifacts.classifier_artifact(p, "qa")
@@ -141,7 +142,7 @@ def test_incomplete_or_garbled_artifacts_are_recomputed_never_reused(smoke_study
 
 @pytest.mark.slow
 def test_corrupt_or_conflicting_augmentation_rows_are_named(smoke_study, capsys):
-    from reasoning_infused.augment import generate_reasonings
+    from reasoning_infused.pipeline.augment import generate_reasonings
 
     p = load_profile("smoke", ["augment.max_new_tokens=5"])
     path = generate_reasonings(p, limit_rows=6)
@@ -166,9 +167,9 @@ def test_a_kill_during_a_checkpoint_save_resumes_from_the_newest_complete_one(
 ):
     import dataclasses
 
-    from reasoning_infused.classifiers import classifier_examples, training_rows
-    from reasoning_infused.modeling import load_tokenizer
-    from reasoning_infused.training import train_sft
+    from reasoning_infused.pipeline.classifiers import classifier_examples, training_rows
+    from reasoning_infused.pipeline.modeling import load_tokenizer
+    from reasoning_infused.pipeline.training import train_sft
     from transformers import TrainerCallback
 
     p = smoke_study["profile"]
@@ -202,7 +203,7 @@ def test_a_kill_during_a_checkpoint_save_resumes_from_the_newest_complete_one(
 
 
 def test_no_local_data_and_no_reachable_hub_is_a_clear_error(monkeypatch):
-    import reasoning_infused.data as d
+    import reasoning_infused.data.emotion as d
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(d, "resolve_dir", lambda *a: None)  # as on a machine without ../shared/data
@@ -215,7 +216,7 @@ def test_no_local_data_and_no_reachable_hub_is_a_clear_error(monkeypatch):
 STOPPABLE_PARENT = """
 import sys
 from reasoning_infused.cli import stop_on_sigterm
-from reasoning_infused.study import run_process
+from reasoning_infused.study.runner import run_process
 
 stop_on_sigterm()
 child = "import os, pathlib, signal, time; {ignore}pathlib.Path(sys.argv[1]).write_text(str(os.getpid())); time.sleep(120)"

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from reasoning_infused.task import TaskError, load_task
-
 from conftest import write
+from reasoning_infused.data.task import TaskError, load_task
 
 TOY = """name: toy
 labels: [agree, disagree, unrelated]
@@ -18,7 +17,16 @@ instruction: "How does the second sentence relate to the first?"
 files: {train: train.tsv, validation: validation.tsv, test: test.tsv}
 """
 
-SUBJECTS = ["the cat", "a child", "my neighbour", "the old dog", "a teacher", "the pilot", "our team", "a farmer"]
+SUBJECTS = [
+    "the cat",
+    "a child",
+    "my neighbour",
+    "the old dog",
+    "a teacher",
+    "the pilot",
+    "our team",
+    "a farmer",
+]
 ACTS = ["sleeps", "runs", "sings", "reads", "cooks", "swims"]
 
 
@@ -57,14 +65,23 @@ def test_the_smallest_task_file_works_as_it_stands(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (("labels: [agree, disagree, unrelated]", "labels: [agree, disagree, agree]"), r"labels\[2\].*declared twice"),
+        (
+            ("labels: [agree, disagree, unrelated]", "labels: [agree, disagree, agree]"),
+            r"labels\[2\].*declared twice",
+        ),
         (("inputs: [premise, hypothesis]\n", ""), r"missing key 'inputs'"),
         (("train: train.tsv", "train: nowhere.tsv"), r"files\.train: file not found"),
         (
-            ("inputs: [premise, hypothesis]", 'inputs: [premise, hypothesis]\ninput_format: "{premise} {claim}"'),
+            (
+                "inputs: [premise, hypothesis]",
+                'inputs: [premise, hypothesis]\ninput_format: "{premise} {claim}"',
+            ),
             r"input_format must show every input",
         ),
-        (("instruction:", "label_words: {maybe: [x]}\ninstruction:"), r"label_words\.maybe: not a declared label"),
+        (
+            ("instruction:", "label_words: {maybe: [x]}\ninstruction:"),
+            r"label_words\.maybe: not a declared label",
+        ),
     ],
 )
 def test_bad_task_files_name_the_file_and_the_key(tmp_path, edit, message):
@@ -83,8 +100,9 @@ def test_bad_task_files_name_the_file_and_the_key(tmp_path, edit, message):
     ],
 )
 def test_bad_rows_name_the_data_file_the_line_and_the_task_key(tmp_path, train, message):
-    from reasoning_infused.config import load_profile
-    from reasoning_infused.data import DataError, load_split
+    from reasoning_infused.data.files import DataError
+    from reasoning_infused.data.rows import load_split
+    from reasoning_infused.experiment.config import load_profile
 
     path = toy_task(tmp_path, train=train)
     p = load_profile("smoke", [f"data.task={path}"])
@@ -94,8 +112,8 @@ def test_bad_rows_name_the_data_file_the_line_and_the_task_key(tmp_path, train, 
 
 
 def test_a_task_is_part_of_the_experiment_name_and_every_key(tmp_path):
-    from reasoning_infused import artifacts
-    from reasoning_infused.config import load_profile
+    from reasoning_infused.experiment import artifacts
+    from reasoning_infused.experiment.config import load_profile
 
     toy = load_profile("smoke", [f"data.task={toy_task(tmp_path)}"])
     emo = load_profile("smoke")
@@ -109,9 +127,10 @@ def test_a_task_is_part_of_the_experiment_name_and_every_key(tmp_path):
 def test_the_default_task_keeps_the_committed_keys_and_prompts():
     """Emotion, now a task file, gives the same artifact keys as the committed results/default (so its predictions
     and the finished ablation arms stay valid) and the same prompts."""
-    from reasoning_infused import artifacts
-    from reasoning_infused.config import REPO_ROOT, load_profile
-    from reasoning_infused.prompts import classifier_messages, multitask_prompt
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.data.prompts import classifier_messages, multitask_prompt
+    from reasoning_infused.experiment import artifacts
+    from reasoning_infused.experiment.config import load_profile
 
     committed = json.loads((REPO_ROOT / "results/default/metrics.json").read_text())["artifact_keys"]
     p = load_profile("default")
@@ -134,9 +153,9 @@ def test_the_default_task_keeps_the_committed_keys_and_prompts():
 def test_a_users_two_input_three_label_task_runs_the_smoke_study_end_to_end(tmp_path):
     """The issue's acceptance command on a task the repository does not ship: generator, augmentation, the
     three classifiers, evaluation, analysis; results and the explorer's table use the task's labels."""
+    from reasoning_infused.analysis.explorer_table import explorer_table
     from reasoning_infused.cli import main
-    from reasoning_infused.config import load_profile
-    from reasoning_infused.explorer import explorer_table
+    from reasoning_infused.experiment.config import load_profile
 
     path = toy_task(tmp_path)
     assert main(["study", "--profile", "smoke", "--task", str(path), "--no-notebooks"]) == 0
@@ -150,5 +169,7 @@ def test_a_users_two_input_three_label_task_runs_the_smoke_study_end_to_end(tmp_
     assert set(df.gold) <= {"agree", "disagree", "unrelated"} and len(df) == 30
     assert df.attrs["labels"] == ["agree", "disagree", "unrelated"]
     assert "Premise: " in df.text.iloc[0] and "\nHypothesis: " in df.text.iloc[0]
-    rows = [json.loads(x) for x in (p.results_dir / "predictions" / "qra__test.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x) for x in (p.results_dir / "predictions" / "qra__test.jsonl").read_text().splitlines()
+    ]
     assert set(rows[0]["scores"]) == {"agree", "disagree", "unrelated"}

@@ -4,17 +4,18 @@ import json
 
 import numpy as np
 import pytest
-from reasoning_infused.augment import _repair_torn_tail
-from reasoning_infused.data import emotions_named, is_degenerate, quality_flags
-from reasoning_infused.metrics import bootstrap_ci, classification_metrics, mcnemar
-from reasoning_infused.prompts import (
+from reasoning_infused.base.provenance import append_jsonl, read_jsonl
+from reasoning_infused.data.emotion import emotions_named
+from reasoning_infused.data.lexicon import is_degenerate, quality_flags
+from reasoning_infused.data.prompts import (
     classifier_target,
     clean_reasoning,
     parse_answer,
     prompt_version,
     split_reasoning,
 )
-from reasoning_infused.provenance import append_jsonl, read_jsonl
+from reasoning_infused.pipeline.augment import _repair_torn_tail
+from reasoning_infused.pipeline.metrics import bootstrap_ci, classification_metrics, mcnemar
 
 
 # --- prompts and parsing ---------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def test_corrupt_middle_line_is_an_error(tmp_path):
 
 def test_vectorised_macro_f1_equals_sklearn():
     import numpy as np
-    from reasoning_infused.metrics import macro_f1_rows
+    from reasoning_infused.pipeline.metrics import macro_f1_rows
     from sklearn.metrics import f1_score
 
     rng = np.random.default_rng(0)
@@ -156,7 +157,7 @@ def test_vectorised_macro_f1_equals_sklearn():
 
 # --- paired comparisons, multiplicity, seeds (statistics) -------------------------------------------------------
 def test_paired_bootstrap_interval_is_narrower_than_unpaired_and_centred_on_the_difference():
-    from reasoning_infused.metrics import paired_bootstrap_difference
+    from reasoning_infused.pipeline.metrics import paired_bootstrap_difference
 
     rng = np.random.default_rng(0)
     gold = list(rng.choice(["joy", "fear", "love"], size=400))
@@ -174,7 +175,7 @@ def test_paired_bootstrap_interval_is_narrower_than_unpaired_and_centred_on_the_
 
 
 def test_holm_adjustment_on_a_known_example():
-    from reasoning_infused.metrics import holm_adjust
+    from reasoning_infused.pipeline.metrics import holm_adjust
 
     # m = 4: sorted p 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (monotone), 0.5
     assert holm_adjust({"a": 0.03, "b": 0.01, "c": 0.5, "d": 0.02}) == pytest.approx(
@@ -184,7 +185,7 @@ def test_holm_adjustment_on_a_known_example():
 
 
 def test_seed_summary_and_power():
-    from reasoning_infused.metrics import seed_summary, seeds_needed
+    from reasoning_infused.pipeline.metrics import seed_summary, seeds_needed
 
     s = seed_summary([-0.17, -0.15, -0.19])
     assert s["mean"] == pytest.approx(-0.17) and s["sd"] == pytest.approx(0.02)
@@ -195,7 +196,7 @@ def test_seed_summary_and_power():
 
 
 def test_seeds_x_rows_bootstrap_counts_seed_variation():
-    from reasoning_infused.metrics import seeds_items_bootstrap
+    from reasoning_infused.pipeline.metrics import seeds_items_bootstrap
 
     rng = np.random.default_rng(0)
     first = rng.integers(0, 2, size=(3, 400))
@@ -217,7 +218,7 @@ def test_seeds_x_rows_bootstrap_counts_seed_variation():
 
 
 def test_per_class_difference_and_label_space_sensitivity():
-    from reasoning_infused.evaluate import label_space_sensitivity, per_class_difference
+    from reasoning_infused.pipeline.evaluate import label_space_sensitivity, per_class_difference
 
     gold = ["love", "love", "joy", "joy"]
     first = ["joy", "joy", "joy", "joy"]
@@ -237,7 +238,7 @@ def test_per_class_difference_and_label_space_sensitivity():
 
 
 def test_wilson_interval_known_values():
-    from reasoning_infused.metrics import wilson_interval
+    from reasoning_infused.pipeline.metrics import wilson_interval
 
     lo, hi = wilson_interval(94, 200)  # p = 0.47
     assert lo == pytest.approx(0.4021, abs=2e-4) and hi == pytest.approx(0.5391, abs=2e-4)
@@ -245,7 +246,7 @@ def test_wilson_interval_known_values():
 
 
 def test_tfidf_c_is_chosen_on_validation():
-    from reasoning_infused.baselines import TFIDF_C_GRID, tfidf_logreg
+    from reasoning_infused.pipeline.baselines import TFIDF_C_GRID, tfidf_logreg
 
     texts = ["i feel happy", "so glad today", "i am scared", "afraid of the dark"] * 5
     labels = [1, 1, 4, 4] * 5
@@ -254,7 +255,7 @@ def test_tfidf_c_is_chosen_on_validation():
 
 
 def test_reasoning_transforms():
-    from reasoning_infused.prompts import NEUTRAL_REASONING, transform_reasoning
+    from reasoning_infused.data.prompts import NEUTRAL_REASONING, transform_reasoning
 
     r = "Joy is a feeling of happiness. The writer got a new job. It is good."
     assert transform_reasoning("none", r, "x", 0) == r
@@ -274,8 +275,8 @@ def test_reasoning_transforms():
 
 def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths(monkeypatch):
     import nbformat
-    from reasoning_infused.config import REPO_ROOT
-    from reasoning_infused.study import clean_outputs
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.runner import clean_outputs
 
     widget = "application/vnd.jupyter.widget-view+json"
     nb = nbformat.v4.new_notebook()
@@ -303,8 +304,8 @@ def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths(monkeyp
 
 
 def test_one_colour_per_classifier_by_key_or_display_name():
-    from reasoning_infused.figures import CLASSIFIER_COLORS, classifier_color
-    from reasoning_infused.report import DISPLAY_NAMES
+    from reasoning_infused.analysis.figures import CLASSIFIER_COLORS, classifier_color
+    from reasoning_infused.analysis.tables import DISPLAY_NAMES
 
     assert set(DISPLAY_NAMES) <= set(CLASSIFIER_COLORS)
     for key, name in DISPLAY_NAMES.items():
@@ -314,7 +315,7 @@ def test_one_colour_per_classifier_by_key_or_display_name():
 
 
 def test_forest_plot_labels_name_arm_and_comparison_without_fine_tuning_mode(tmp_path):
-    from reasoning_infused.figures import ablation_forest
+    from reasoning_infused.analysis.figures import ablation_forest
 
     def comparison(second, diff):
         return {
@@ -353,14 +354,14 @@ def test_forest_plot_labels_name_arm_and_comparison_without_fine_tuning_mode(tmp
 
 def test_findings_are_computed_from_the_numbers():
     import pandas as pd
-    from reasoning_infused.report import (
+    from reasoning_infused.analysis.findings import (
         finding_disagreements,
         finding_faithfulness,
         finding_per_class_gain,
         finding_reasoning_support,
         finding_training_tokens,
-        readable,
     )
+    from reasoning_infused.analysis.tables import readable
 
     meta = {
         "qa": {"tokens_per_epoch": 86_000, "supervised_tokens_per_epoch": 8_000},
@@ -420,7 +421,7 @@ def test_findings_are_computed_from_the_numbers():
 
 
 def test_data_and_generator_findings():
-    from reasoning_infused.report import (
+    from reasoning_infused.analysis.findings import (
         finding_class_balance,
         finding_duplicates,
         finding_heldout_loss,
@@ -444,7 +445,7 @@ def test_data_and_generator_findings():
 
 
 def test_arm_story_reads_the_intervals_and_the_shift_against_the_seeds_arm():
-    from reasoning_infused.report import arm_story
+    from reasoning_infused.study.ablation_report import arm_story
 
     def result(means, ci):
         comparison = {
@@ -486,7 +487,7 @@ def test_arm_story_reads_the_intervals_and_the_shift_against_the_seeds_arm():
 
 
 def test_the_out_of_domain_reading_is_built_from_the_arm_file():
-    from reasoning_infused.report import finding_ood_arm
+    from reasoning_infused.study.ablation_report import finding_ood_arm
 
     def seed(s, diff, love, anger, sens):
         comp = {
@@ -533,7 +534,7 @@ def test_the_out_of_domain_reading_is_built_from_the_arm_file():
 
 
 def test_welch_difference_of_two_arms_gaps():
-    from reasoning_infused.metrics import welch_difference
+    from reasoning_infused.pipeline.metrics import welch_difference
 
     w = welch_difference([-0.17, -0.18, -0.19], [-0.07, -0.08, -0.09])
     assert w["difference"] == pytest.approx(0.10)
@@ -544,7 +545,7 @@ def test_welch_difference_of_two_arms_gaps():
 
 
 def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
-    from reasoning_infused.report import factor_table
+    from reasoning_infused.study.ablation_report import factor_table
 
     def arm(per_seed, overrides=(), second="qra_selected", tag="qra"):
         mean = sum(per_seed) / len(per_seed)
@@ -580,7 +581,7 @@ def test_factor_table_reads_each_arms_gap_and_its_shift_against_the_seeds_arm():
     assert "(reference)" in rows[2] and "−" not in rows[2].split("|")[-2]
     assert "`data.train_size=4000`" in rows[3] and "| +10.0 [" in rows[3]
     assert "Q→AR − Q→A" in rows[4] and rows[4].rstrip().endswith("| — |")
-    from reasoning_infused.report import factor_reading
+    from reasoning_infused.study.ablation_report import factor_reading
 
     text = factor_reading(
         {
@@ -649,7 +650,8 @@ arms:
 
 
 def test_training_length_curve_takes_only_arms_that_change_the_number_of_examples(tmp_path):
-    from reasoning_infused.ablate import load_ablation, training_length_curve
+    from reasoning_infused.study.ablation_plan import load_ablation
+    from reasoning_infused.study.ablation_results import training_length_curve
 
     path = tmp_path / "curve_study.yaml"
     path.write_text(TRAINING_LENGTH_STUDY)
@@ -667,9 +669,9 @@ def test_training_length_curve_takes_only_arms_that_change_the_number_of_example
 
 
 def test_training_length_table_sentence_and_figure_come_from_the_curve(tmp_path):
-    from reasoning_infused.ablate import curve_point
-    from reasoning_infused.figures import training_length_plot
-    from reasoning_infused.report import finding_training_length, training_length_table
+    from reasoning_infused.analysis.figures import training_length_plot
+    from reasoning_infused.study.ablation_report import finding_training_length, training_length_table
+    from reasoning_infused.study.ablation_results import curve_point
 
     curve = [
         curve_point(_size_arm("seeds", [0.80, 0.82], [0.60, 0.64]), 2000, 125),

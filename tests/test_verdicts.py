@@ -1,7 +1,7 @@
 """Verdict rules (verdicts.py): a declared outcome restated as checks on an arm's numbers, on known inputs."""
 
 import pytest
-from reasoning_infused.verdicts import VerdictRuleError, check_rule, parse_rules
+from reasoning_infused.study.verdicts import VerdictRuleError, check_rule, parse_rules
 
 
 def arm_file(mean, ci, seed_cis=None, second="qra_selected", set_name="test"):
@@ -141,7 +141,7 @@ def test_bad_rules_name_the_key(raw, message):
 
 
 def test_a_rule_is_not_part_of_what_an_arm_computes():
-    from reasoning_infused.ablate import Arm
+    from reasoning_infused.study.ablation_plan import Arm
 
     plain = Arm("a", "h", "o", ["data.train_size=4000"])
     with_rule = Arm("a", "h", "o", ["data.train_size=4000"], verdict=SHIFT_RULE)

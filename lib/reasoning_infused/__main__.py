@@ -1,6 +1,6 @@
 import sys
 
-from .cli import main, stop_on_sigterm
+from reasoning_infused.cli import main, stop_on_sigterm
 
 stop_on_sigterm()
 sys.exit(main())

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ProfileError, available_profiles, load_profile
-from .data import DataError
-from .prompts import VARIANTS
-from .task import TaskError
+from reasoning_infused.data.files import DataError
+from reasoning_infused.data.prompts import VARIANTS
+from reasoning_infused.data.task import TaskError
+from reasoning_infused.experiment.config import ProfileError, available_profiles, load_profile
 
 
 def task_overrides(args) -> list[str]:
@@ -34,7 +34,9 @@ def _profile(args):
 def cmd_data(args) -> int:
     from collections import Counter
 
-    from .data import DataNotFound, load_ood, load_split, ood_sets_of, summarize_emotion, task_of
+    from reasoning_infused.data.emotion import load_ood, summarize_emotion
+    from reasoning_infused.data.files import DataNotFound
+    from reasoning_infused.data.rows import load_split, ood_sets_of, task_of
 
     p = _profile(args)
     d = p.data
@@ -64,14 +66,14 @@ def cmd_data(args) -> int:
 
 
 def cmd_prepare_model(args) -> int:
-    from .modeling import prepare_model
+    from reasoning_infused.pipeline.modeling import prepare_model
 
     print(f"[prepare-model] {prepare_model(_profile(args).model)}")
     return 0
 
 
 def cmd_train_generator(args) -> int:
-    from .generator import train_generator
+    from reasoning_infused.pipeline.generator import train_generator
 
     meta = train_generator(_profile(args), force=args.force)
     if "heldout_loss_after" not in meta:  # a non-main process under `accelerate launch`: the main one reports
@@ -96,7 +98,7 @@ def cmd_train_generator(args) -> int:
 
 
 def cmd_augment(args) -> int:
-    from .augment import augment
+    from reasoning_infused.pipeline.augment import augment
 
     meta = augment(_profile(args), force=args.force)
     print(json.dumps(meta["quality"], indent=2))
@@ -104,7 +106,7 @@ def cmd_augment(args) -> int:
 
 
 def cmd_train_classifier(args) -> int:
-    from .classifiers import train_classifier
+    from reasoning_infused.pipeline.classifiers import train_classifier
 
     p = _profile(args)
     for v in args.variant or p.classifier.variants:
@@ -113,7 +115,7 @@ def cmd_train_classifier(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .classifiers import predict_sets
+    from reasoning_infused.pipeline.classifiers import predict_sets
 
     p = _profile(args)
     try:
@@ -128,7 +130,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from .ablate import load_ablation, run_ablation
+    from reasoning_infused.study.ablate import run_ablation
+    from reasoning_infused.study.ablation_plan import load_ablation
 
     task = args.task and (
         str(Path(args.task).resolve()) if Path(args.task).suffix in (".yaml", ".yml") else args.task
@@ -139,8 +142,8 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .report import results_table
-    from .study import evaluate_experiment
+    from reasoning_infused.analysis.tables import results_table
+    from reasoning_infused.study.runner import evaluate_experiment
 
     m = evaluate_experiment(_profile(args), force=args.force)
     print(results_table(m))
@@ -148,14 +151,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from .analysis import run_analysis
+    from reasoning_infused.analysis.errors import run_analysis
 
     run_analysis(_profile(args))
     return 0
 
 
 def cmd_study(args) -> int:
-    from .study import run_study
+    from reasoning_infused.study.runner import run_study
 
     run_study(
         _profile(args),
@@ -167,10 +170,12 @@ def cmd_study(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import ablation_section, readme_results, update_readme
+    from reasoning_infused.study.ablation_report import ablation_section
+    from reasoning_infused.study.report import readme_results, update_readme
 
     if args.ablation:
-        from .ablate import arm_results, load_ablation, write_summary
+        from reasoning_infused.study.ablation_plan import load_ablation
+        from reasoning_infused.study.ablation_results import arm_results, write_summary
 
         abl = load_ablation(args.ablation)
         summary = write_summary(abl)
@@ -178,7 +183,7 @@ def cmd_report(args) -> int:
         arms = {**found.done, **found.interim}  # a stopped arm's finished seeds are marked as interim
         section, marker = ablation_section(summary, arms), "ABLATIONS"
         if args.readme and "ood_full_pools" in arms:  # the README's out-of-domain reading, from that arm
-            from .report import finding_ood_arm
+            from reasoning_infused.study.ablation_report import finding_ood_arm
 
             update_readme(
                 args.readme, finding_ood_arm("ood_full_pools", arms["ood_full_pools"]), "OOD_READING"
@@ -202,7 +207,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from .study import check_reproducible
+    from reasoning_infused.study.runner import check_reproducible
 
     out = check_reproducible(_profile(args), args.variant, args.split)
     print(json.dumps(out, indent=2))
@@ -215,8 +220,8 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_artifacts(args) -> int:
-    from .artifacts import list_artifacts, remove_artifact
-    from .locations import store_root
+    from reasoning_infused.base.locations import store_root
+    from reasoning_infused.experiment.artifacts import list_artifacts, remove_artifact
 
     if args.remove:
         for path in args.remove:
@@ -243,7 +248,7 @@ def cmd_artifacts(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from reasoning_infused.tools.bench import run_bench
 
     run_bench(_profile(args), quick=args.quick)
     return 0
@@ -251,28 +256,28 @@ def cmd_bench(args) -> int:
 
 def _write_readme(readme: str, section: str, marker: str) -> None:
     """A command's `--readme`: its section between the README's MARKER lines."""
-    from .report import update_readme
+    from reasoning_infused.study.report import update_readme
 
     update_readme(readme, section, marker)
     print(f"updated {readme}")
 
 
 def cmd_quality(args) -> int:
-    from .quality import experiment_quality, quality_table
+    from reasoning_infused.analysis.quality import experiment_quality, quality_table
 
     p = _profile(args)
     report = experiment_quality(p, bootstrap_samples=args.bootstrap_samples)
     print(quality_table(report))
     print(f"[quality] written to {p.results_dir / 'reasoning_quality.json'}")
     if args.readme:
-        from .quality import quality_markdown
+        from reasoning_infused.analysis.quality import quality_markdown
 
         _write_readme(args.readme, quality_markdown(report), "QUALITY")
     return 0
 
 
 def cmd_engine_check(args) -> int:
-    from .engine_check import engine_check, engine_check_table
+    from reasoning_infused.tools.engine_check import engine_check, engine_check_table
 
     p = _profile(args)
     report = engine_check(p, args.backend, profile_arg=args.profile)
@@ -284,7 +289,7 @@ def cmd_engine_check(args) -> int:
 
 
 def cmd_generator_sweep(args) -> int:
-    from .generator_sweep import candidate_profile, load_sweep, run_sweep, sweep_table
+    from reasoning_infused.study.generator_sweep import candidate_profile, load_sweep, run_sweep, sweep_table
 
     try:
         sweep = load_sweep(args.sweep)
@@ -292,7 +297,7 @@ def cmd_generator_sweep(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.dry_run:
-        from . import artifacts
+        from reasoning_infused.experiment import artifacts
 
         for c in sweep.candidates:
             p = candidate_profile(sweep, c)
@@ -306,14 +311,14 @@ def cmd_generator_sweep(args) -> int:
     result = run_sweep(sweep)
     print(sweep_table(result))
     if args.readme:
-        from .generator_sweep import sweep_markdown
+        from reasoning_infused.study.generator_sweep import sweep_markdown
 
         _write_readme(args.readme, sweep_markdown(result), "GENERATOR_SWEEP")
     return 0
 
 
 def cmd_gpu_smoke(args) -> int:
-    from .gpu_smoke import run_gpu_smoke
+    from reasoning_infused.tools.gpu_smoke import run_gpu_smoke
 
     try:
         report = run_gpu_smoke(args.out, args.architecture, args.budget_minutes)
@@ -446,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--split", default="test")
     args = ap.parse_args(argv)
     t0 = time.time()
-    from .augment import AugmentationMismatch
-    from .provenance import CorruptFile
+    from reasoning_infused.base.provenance import CorruptFile
+    from reasoning_infused.pipeline.augment import AugmentationMismatch
 
     known = (ProfileError, DataError, TaskError, FileNotFoundError, CorruptFile, AugmentationMismatch)
     try:

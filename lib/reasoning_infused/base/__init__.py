@@ -1,0 +1,1 @@
+"""Foundations: where things live (paths) and what made a result (git hash, lock, atomic writes)."""

@@ -1,0 +1,2 @@
+"""Configuration and the artifact store: profiles (profiles/) parsed into typed settings, and one
+folder per stage output keyed by exactly what made it."""

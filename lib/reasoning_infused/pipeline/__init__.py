@@ -1,0 +1,2 @@
+"""The paper's method: the model and its training (TRL SFTTrainer), generation and label scoring, the
+three stages (generator, augmentation, classifiers) and their evaluation (metrics, baselines)."""

@@ -1,0 +1,1 @@
+"""Tools: the performance benchmark, the generation-engine check, the GPU smoke run."""
