@@ -85,6 +85,27 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
     again = json.loads((abl.results_dir / "bigger_budget.json").read_text())
     assert again["summary"] == before and "rescored" in again
     assert again["measured_minutes"] == bigger["measured_minutes"]
+    # every seed's per-row record is committed beside the arm file; a clean clone (an empty artifact store)
+    # rescores the same numbers from the records alone
+    from reasoning_infused.study.ablation_record import read_record, record_path
+
+    assert seeds["rows_recorded"] == [0, 1] and again["rows_recorded"] == [0]
+    rec = read_record(abl, abl.arms[1], 0)
+    qra = rec["classifiers"]["qra"]
+    assert qra["optimizer_steps"] > 0 and qra["supervised_tokens_per_epoch"] > 0 and qra["role"] == "arm"
+    test_rows = qra["sets"]["test"]["rows"]
+    assert "reasoning" in test_rows[0] and "reasoning" not in qra["sets"]["validation"]["rows"][0]
+    assert {"predicted", "predicted_constrained", "scores"} <= set(test_rows[0])
+    first = record_path(abl, abl.arms[1], 0).read_bytes()
+    store = Path(os.environ["RI_RUNS_DIR"])
+    store.rename(store.with_name("runs-away"))
+    try:
+        run_ablation(abl, only=["bigger_budget", "seeds"], rescore=True)
+        for name, old in (("bigger_budget", before), ("seeds", seeds["summary"])):
+            assert json.loads((abl.results_dir / f"{name}.json").read_text())["summary"] == old
+        assert record_path(abl, abl.arms[1], 0).read_bytes() == first  # kept as it was
+    finally:
+        store.with_name("runs-away").rename(store)
     forest = Path(os.environ["RI_FIGURES_DIR"]) / "ablations" / "smoke_study_forest.png"
     assert forest.exists()
     from reasoning_infused.study.ablation_report import ablation_section

@@ -117,3 +117,25 @@ def test_a_setting_added_later_at_its_default_does_not_orphan_old_results(isolat
     other = load_profile("smoke", ["classifier.reasoning_transform=shuffle_words"], experiment="added-later")
     with pytest.raises(ProfileError, match="reasoning_transform"):
         claim_results_dir(other)
+
+
+def test_the_lock_pins_every_package_at_the_version_the_committed_results_name():
+    """`make setup` installs requirements.lock: exact versions of every package, and for the packages that decide
+    numbers the versions recorded in results/default/metrics.json (transformers 5.24.0, accelerate 1.15.0, ...)."""
+    import json
+    import re
+
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.base.provenance import lock_hash
+
+    lock = (REPO_ROOT / "requirements.lock").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", lock, flags=re.M))
+    assert all(
+        not line.strip() or line.startswith("#") or "==" in line or line.startswith("    ")
+        for line in lock.splitlines()
+    )
+    recorded = json.loads((REPO_ROOT / "results/default/metrics.json").read_text())["package_versions"]
+    for name, version in recorded.items():
+        assert pins[name] == version.replace("+cpu", ""), name
+    assert re.fullmatch(r"[0-9a-f]{12}", lock_hash())
+    assert "requirements.lock" in (REPO_ROOT / "Makefile").read_text()

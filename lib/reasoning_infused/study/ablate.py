@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from reasoning_infused.base.provenance import code_version, write_json
+from reasoning_infused.base.provenance import code_version, lock_hash, write_json
 from reasoning_infused.data.rows import evaluation_sets, task_of
 from reasoning_infused.experiment import artifacts
 from reasoning_infused.experiment.config import (
@@ -51,6 +51,7 @@ from reasoning_infused.study.ablation_plan import (
     refuse_redeclared,
     resumable_seeds,
 )
+from reasoning_infused.study.ablation_record import read_record, recorded_predictions, write_record
 from reasoning_infused.study.ablation_results import write_summary
 from reasoning_infused.study.ablation_rows import rows_correct_to_json, rows_fingerprint
 
@@ -89,6 +90,31 @@ def _run_stages(abl: Ablation, p: Profile, arm: Arm, in_process: bool) -> None:
         run_cli_stage(abl.profile, override_args(p), p.experiment, *step)
 
 
+def stored_predictions(p: Profile, variant: str, set_name: str, record: dict[str, Any] | None) -> list[dict]:
+    """One classifier's predictions on one set: from the artifact store, else from the arm's committed per-row
+    record (a clean clone); ArtifactMissing names the prediction when neither has it."""
+    art = artifacts.predictions_artifact(p, variant, set_name)
+    if art.is_complete():
+        return artifacts.read_predictions_artifact(p, variant, set_name)
+    rows = recorded_predictions(record, variant, set_name, art.key)
+    if rows is None:
+        art.require()  # raises, naming the command that makes it
+    return rows
+
+
+def record_seeds(abl: Ablation, arm: Arm, seeds: list[int]) -> list[int]:
+    """Write the per-row record of every seed whose predictions the store holds (a seed the store lacks keeps
+    the record it has); returns the seeds written."""
+    written = []
+    for seed in seeds:
+        try:
+            write_record(abl, arm, seed)
+            written.append(seed)
+        except artifacts.ArtifactMissing:
+            continue
+    return written
+
+
 def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
     """Metrics of every variant of one seed (from the stored predictions) and the paired comparisons with the
     control on test (and out-of-domain sets when the arm asks)."""
@@ -112,11 +138,12 @@ def _seed_result(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
     }
     rows: dict[str, dict[str, list]] = {s: {} for s in arm_sets(arm)}
     keys = {}
+    record = read_record(abl, arm, seed)
     for p in (control_p, arm_p):
         for v in p.classifier.variants:
             keys[f"classifier_{v}"] = artifacts.classifier_artifact(p, v).key
             for s in rows:
-                rows[s][v] = artifacts.read_predictions_artifact(p, v, s)
+                rows[s][v] = stored_predictions(p, v, s, record)
     gold = {s: [labels[i] for i in sets[s]["label"]] for s in rows}
     preds = {s: predictions_by_classifier(rows[s]) for s in rows}
     validation = {
@@ -278,6 +305,7 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
     level = experiment_profile(abl, arm, arm.seeds[0], False).evaluate.ci_level
     seeds = old.get("seeds_done", arm.seeds)
     per_seed = [_seed_result(abl, arm, seed) for seed in seeds]  # ArtifactMissing if a prediction is gone
+    recorded = record_seeds(abl, arm, seeds)
     result = {
         **old,
         "spec_hash": arm.spec_hash(),
@@ -285,6 +313,7 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
         "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "rescored": {"code_version": code_version(), "at": time.strftime("%Y-%m-%d %H:%M:%S")},
+        "rows_recorded": sorted(set(old.get("rows_recorded", [])) | set(recorded)),
     }
     if old.get("partial"):  # keep what a resume on another machine needs
         result["per_seed_rows_correct"] = [rows_correct_to_json(r["_rows_correct"]) for r in per_seed]
@@ -330,6 +359,7 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         for control in (True, False):
             _run_stages(abl, experiment_profile(abl, arm, seed, control), arm, in_process)
         per_seed.append(_seed_result(abl, arm, seed))
+        record_seeds(abl, arm, [seed])
         seed_minutes.append((time.time() - t0) / 60)
         # a stopped run keeps its finished seeds (clearly marked as not the arm result)
         if seed != arm.seeds[-1]:
@@ -354,7 +384,9 @@ def run_arm(abl: Ablation, arm: Arm, in_process: bool = False) -> dict[str, Any]
         "seed_minutes": seed_minutes,
         "measured_minutes": sum(m for m in seed_minutes if m is not None),
         "seeds_resumed": sorted(resumed),
+        "rows_recorded": sorted(r["seed"] for r in per_seed if read_record(abl, arm, r["seed"]) is not None),
         "code_version": code_version(),
+        "lock_hash": lock_hash(),  # sha256 of requirements.lock: the exact environment
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     write_json(out_path, result)

@@ -1,0 +1,102 @@
+"""The per-row record of an ablation arm: what anyone needs to recompute its numbers without the artifact store.
+
+One gzipped JSON per arm and seed, `results/ablations/<study>/rows/<arm>/seed<k>.json.gz`, committed with the arm
+file. For each classifier of the seed (the control and the arm's variants): its artifact key, optimizer steps and
+supervised tokens, and for every evaluation set the predicted label of each decoding (free and, for Q->RA, scored
+after its reasoning), the label scores rounded to 3 decimals and, on test, the generated reasoning. `ablate
+--rescore` reads a classifier's predictions from the store when it has them, else from this record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+from reasoning_infused.experiment import artifacts
+from reasoning_infused.study.ablation_plan import Ablation, Arm, arm_sets, experiment_profile
+
+RECORD_VERSION = 1
+
+
+def record_path(abl: Ablation, arm: Arm, seed: int) -> Path:
+    return abl.results_dir / "rows" / arm.name / f"seed{seed}.json.gz"
+
+
+def _compact(row: dict[str, Any], with_reasoning: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "predicted": row.get("predicted"),
+        "scores": {k: round(v, 3) for k, v in (row.get("scores") or {}).items()},
+    }
+    if "predicted_constrained" in row:
+        out["predicted_constrained"] = row["predicted_constrained"]
+    if with_reasoning and "reasoning" in row:
+        out["reasoning"] = row["reasoning"]
+    return out
+
+
+def build_record(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
+    """The record of one seed, from the store (ArtifactMissing names what is not there)."""
+    classifiers: dict[str, Any] = {}
+    for control in (True, False):
+        p = experiment_profile(abl, arm, seed, control)
+        for v in p.classifier.variants:
+            art = artifacts.classifier_artifact(p, v)
+            meta = art.metadata() if art.is_complete() else {}
+            sets = {}
+            for s in arm_sets(arm):
+                rows = artifacts.read_predictions_artifact(p, v, s)
+                sets[s] = {
+                    "prediction_key": artifacts.predictions_artifact(p, v, s).key,
+                    "rows": [_compact(r, s == "test") for r in rows],
+                }
+            classifiers[v] = {
+                "role": "control" if control else "arm",
+                "experiment": p.experiment,
+                "classifier_key": art.key,
+                "optimizer_steps": meta.get("optimizer_steps"),
+                "supervised_tokens_per_epoch": meta.get("supervised_tokens_per_epoch"),
+                "tokens_per_epoch": meta.get("tokens_per_epoch"),
+                "num_epochs": p.classifier.train.num_epochs,
+                "sets": sets,
+            }
+    return {
+        "version": RECORD_VERSION,
+        "study": abl.study,
+        "arm": arm.name,
+        "seed": seed,
+        "classifiers": classifiers,
+    }
+
+
+def write_record(abl: Ablation, arm: Arm, seed: int) -> Path:
+    """Write (or rewrite) one seed's record; gzip without a timestamp, so the same rows give the same bytes."""
+    path = record_path(abl, arm, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = json.dumps(build_record(abl, arm, seed), ensure_ascii=False, sort_keys=True).encode()
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
+        f.write(blob)
+    tmp.replace(path)
+    return path
+
+
+def read_record(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any] | None:
+    path = record_path(abl, arm, seed)
+    if not path.exists():
+        return None
+    return json.loads(gzip.decompress(path.read_bytes()))
+
+
+def recorded_predictions(
+    record: dict[str, Any] | None, variant: str, set_name: str, prediction_key: str
+) -> list[dict[str, Any]] | None:
+    """A classifier's predictions on one set as the record holds them, when they are the ones these settings
+    resolve to (same prediction key); None otherwise."""
+    if record is None or variant not in record["classifiers"]:
+        return None
+    entry = record["classifiers"][variant]["sets"].get(set_name)
+    if entry is None or entry["prediction_key"] != prediction_key:
+        return None
+    return entry["rows"]
