@@ -52,11 +52,12 @@ def _read_esnli_pairs(folder: Path, split: str) -> dict[str, list[str]]:
     return cols
 
 
-def esnli_texts(reasoning_dir: str = "") -> dict[str, set[str]]:
-    """Every e-SNLI premise, hypothesis and explanation (dev and test), for the leak checks."""
+def esnli_test_texts(reasoning_dir: str = "") -> dict[str, set]:
+    """The e-SNLI test split's premises, (premise, hypothesis) pairs and explanations, for the leak checks."""
     folder = resolve_dir(reasoning_dir, "RI_REASONING_DIR", "reasoning")
-    out: dict[str, set[str]] = {}
-    for split in ("dev", "test"):
-        cols = _read_esnli_pairs(folder / "esnli", split)
-        out[split] = {x for c in cols if c != "label" for x in cols[c]}
-    return out
+    cols = _read_esnli_pairs(folder / "esnli", "test")
+    return {
+        "premises": set(cols["premise"]),
+        "pairs": set(zip(cols["premise"], cols["hypothesis"], strict=True)),
+        "explanations": {cols[f"explanation_{k}"][i] for k in (1, 2, 3) for i in range(len(cols["premise"]))},
+    }

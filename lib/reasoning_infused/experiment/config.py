@@ -215,6 +215,11 @@ def _validate(p: Profile) -> None:
         "classifier.reasoning_source",
         f"human reasonings need a task with a reasoning_column; task {task.name!r} has none",
     )
+    check(
+        not (task.reader == "esnli" and p.generator.sources.get("esnli", 0) > 0),
+        "generator.sources",
+        "the esnli task's generator must never see e-SNLI (its test explanations): drop the esnli source",
+    )
     task_specific = {"drop_emotion_sentences", "grounded_from_text"}
     check(
         p.classifier.reasoning_transform not in task_specific

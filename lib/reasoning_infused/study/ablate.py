@@ -64,7 +64,9 @@ from reasoning_infused.study.ablation_rows import rows_correct_to_json, rows_fin
 def _run_stages(abl: Ablation, p: Profile, arm: Arm, in_process: bool) -> None:
     """Make every artifact the experiment needs: generator and augmentation (if a variant reads reasonings),
     each classifier, and its predictions on the arm's sets."""
-    needs_reasonings = any(v != "qa" for v in p.classifier.variants)
+    needs_reasonings = (  # generated ones: human reasonings need no generator
+        any(v != "qa" for v in p.classifier.variants) and p.classifier.reasoning_source == "generated"
+    )
     steps: list[tuple[str, ...]] = []
     if needs_reasonings:
         steps += [("train-generator",), ("augment",)]

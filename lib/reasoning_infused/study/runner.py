@@ -223,9 +223,9 @@ def run_study(
             "prepare_model",
             ("prepare-model",),
         ),  # own process: the materialisation's memory stays out of training
-        ("train_generator", ("train-generator",)),
-        ("augment", ("augment",)),
     ]
+    if profile.classifier.reasoning_source == "generated":  # human reasonings need no generator
+        stages += [("train_generator", ("train-generator",)), ("augment", ("augment",))]
     stages += [
         (f"train_classifier_{v}", ("train-classifier", "--variant", v)) for v in profile.classifier.variants
     ]
