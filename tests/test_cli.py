@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,34 @@ def test_preparing_an_already_materialised_model_does_nothing(tmp_path, monkeypa
     write(tmp_path / "smollm2-135m-instruct" / "config.json", "{}")
     write(tmp_path / "smollm2-135m-instruct" / "model.safetensors", b"")
     assert prepare_model(ModelConfig()) == f"already materialised: {tmp_path / 'smollm2-135m-instruct'}"
+
+
+def test_every_report_regenerates_byte_for_byte_from_the_committed_results(monkeypatch):
+    """Each REPORT.md beside its results is what `report --all` writes from the committed files: regenerating
+    gives the same bytes (no report is edited by hand, none lags behind its results)."""
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.ablation_plan import load_ablation
+    from reasoning_infused.study.report import ablation_report, experiment_report, sweep_report
+
+    results = REPO_ROOT / "results"
+    monkeypatch.setenv("RI_RESULTS_DIR", str(results))
+    checked = 0
+    for metrics in sorted(results.glob("*/metrics.json")):
+        assert experiment_report(metrics.parent) == (metrics.parent / "REPORT.md").read_text(), metrics.parent
+        checked += 1
+    for sweep in sorted((results / "generator_sweep").glob("*.json")):
+        assert sweep_report(json.loads(sweep.read_text())) == sweep.with_name("REPORT.md").read_text()
+        checked += 1
+    for study_yaml in sorted((REPO_ROOT / "ablations").glob("*.yaml")):
+        abl = load_ablation(study_yaml)
+        assert ablation_report(abl) == (abl.results_dir / "REPORT.md").read_text(), study_yaml
+        checked += 1
+    assert checked >= 5
+    # the README's tables are generated the same way, between their markers
+    from reasoning_infused.study.report import answer_table, notebook_table
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    for marker, text in (("ANSWER", answer_table()), ("NOTEBOOKS", notebook_table(results / "default"))):
+        block = readme.split(f"<!-- {marker}:START -->\n", 1)[1].split(f"<!-- {marker}:END -->", 1)[0]
+        assert block.strip() == text.strip(), marker
+    assert len(readme.splitlines()) <= 250

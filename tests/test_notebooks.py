@@ -39,3 +39,15 @@ def test_notebook_runs_on_smoke(smoke_study, name, tmp_path):
     }[name]
     for f in expected:
         assert (figs / f).exists(), f
+
+
+def test_committed_notebooks_carry_no_execution_timestamps():
+    """A re-run must not rewrite a notebook that did not change: no per-cell execution metadata is kept."""
+    import nbformat
+    from reasoning_infused.base.locations import REPO_ROOT
+
+    paths = sorted((REPO_ROOT / "notebooks").rglob("*.ipynb"))
+    assert len(paths) >= 7
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        assert not [c for c in nb.cells if "execution" in c.get("metadata", {})], path

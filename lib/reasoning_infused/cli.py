@@ -170,39 +170,58 @@ def cmd_study(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """Write the reports beside their results (REPORT.md), regenerated from the committed files: one experiment
+    (--profile/--name), one ablation study (--ablation) or, with --all, every experiment, the generator sweep and
+    every ablation study. --readme also writes the section between a README's markers."""
+    from reasoning_infused.base.locations import REPO_ROOT, results_root
+    from reasoning_infused.study.ablation_plan import load_ablation
     from reasoning_infused.study.ablation_report import ablation_section
-    from reasoning_infused.study.report import readme_results, update_readme
+    from reasoning_infused.study.ablation_results import arm_results, write_summary
+    from reasoning_infused.study.report import (
+        ablation_report,
+        experiment_report,
+        readme_results,
+        sweep_report,
+        write_report,
+    )
 
+    if args.all:
+        root = results_root()
+        for metrics in sorted(root.glob("*/metrics.json")):
+            write_report(metrics.parent / "REPORT.md", experiment_report(metrics.parent))
+        for sweep in sorted((root / "generator_sweep").glob("*.json")):
+            write_report(sweep.with_name("REPORT.md"), sweep_report(json.loads(sweep.read_text())))
+        for study in sorted((REPO_ROOT / "ablations").glob("*.yaml")):
+            abl = load_ablation(study)
+            write_summary(abl)
+            write_report(abl.results_dir / "REPORT.md", ablation_report(abl))
+        readme = REPO_ROOT / "README.md"
+        if "<!-- ANSWER:START -->" in readme.read_text():
+            from reasoning_infused.study.report import answer_table, notebook_table
+
+            _write_readme(str(readme), answer_table(), "ANSWER")
+            _write_readme(str(readme), notebook_table(results_root() / "default"), "NOTEBOOKS")
+        return 0
     if args.ablation:
-        from reasoning_infused.study.ablation_plan import load_ablation
-        from reasoning_infused.study.ablation_results import arm_results, write_summary
-
         abl = load_ablation(args.ablation)
         summary = write_summary(abl)
+        write_report(abl.results_dir / "REPORT.md", ablation_report(abl))
         found = arm_results(abl)
-        arms = {**found.done, **found.interim}  # a stopped arm's finished seeds are marked as interim
-        section, marker = ablation_section(summary, arms), "ABLATIONS"
-        if args.readme and "ood_full_pools" in arms:  # the README's out-of-domain reading, from that arm
-            from reasoning_infused.study.ablation_report import finding_ood_arm
-
-            update_readme(
-                args.readme, finding_ood_arm("ood_full_pools", arms["ood_full_pools"]), "OOD_READING"
-            )
+        section, marker = ablation_section(summary, {**found.done, **found.interim}), "ABLATIONS"
     else:
         p = _profile(args)
-        metrics = json.loads((p.results_dir / "metrics.json").read_text())
+        write_report(p.results_dir / "REPORT.md", experiment_report(p.results_dir))
         extra = {}
         for name in ("bench", "analysis", "stage_seconds", "peak_rss_gib"):
             path = p.results_dir / f"{name}.json"
             extra[name] = json.loads(path.read_text()) if path.exists() else None
+        metrics = json.loads((p.results_dir / "metrics.json").read_text())
         section = readme_results(
             metrics, extra["bench"], extra["analysis"], extra["stage_seconds"], extra["peak_rss_gib"]
         )
         marker = "RESULTS"
     if args.readme:
         _write_readme(args.readme, section, marker)
-    else:
-        print(section)
     return 0
 
 
@@ -411,9 +430,16 @@ def main(argv: list[str] | None = None) -> int:
     add("bench", cmd_bench, "performance figures -> results/<profile>/bench.json").add_argument(
         "--quick", action="store_true", help="fewer repetitions (for a smoke check)"
     )
-    sp = add("report", cmd_report, "results section (markdown) from metrics/bench/analysis JSON")
+    sp = add(
+        "report", cmd_report, "write the reports (REPORT.md) beside their results, from the committed files"
+    )
     sp.add_argument("--readme", help="write it between the RESULTS (or ABLATIONS) markers of this README")
     sp.add_argument("--ablation", help="an ablation YAML: report its finished arms instead of an experiment")
+    sp.add_argument(
+        "--all",
+        action="store_true",
+        help="every report: each experiment, the generator sweep, each ablation study",
+    )
     sp = add(
         "quality", cmd_quality, "reasoning quality (form, leakage, grounding, LAS) -> reasoning_quality.json"
     )

@@ -83,6 +83,24 @@ def training_length_curve(abl: Ablation, done: dict[str, dict[str, Any]]) -> lis
 
 def write_summary(abl: Ablation) -> dict[str, Any]:
     """summary.json from the current arm files, and the forest plot."""
+    summary = study_summary(abl)
+    write_json(abl.results_dir / "summary.json", summary)
+    done = arm_results(abl).done
+    if done:
+        from reasoning_infused.analysis.figures import ablation_forest
+
+        ablation_forest(done, figures_root() / "ablations" / f"{abl.study}_forest.png")
+    if len(summary["training_length"]) > 1:
+        from reasoning_infused.analysis.figures import training_length_plot
+
+        training_length_plot(
+            summary["training_length"], figures_root() / "ablations" / f"{abl.study}_training_length.png"
+        )
+    return summary
+
+
+def study_summary(abl: Ablation) -> dict[str, Any]:
+    """The study's summary from the current arm files (what summary.json holds), writing nothing."""
     found = arm_results(abl)
     done, interim, stale = found.done, found.interim, found.stale
     verdicts = arm_verdicts(abl, done)
@@ -117,13 +135,4 @@ def write_summary(abl: Ablation) -> dict[str, Any]:
         "code_version": code_version(),
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    write_json(abl.results_dir / "summary.json", summary)
-    if done:
-        from reasoning_infused.analysis.figures import ablation_forest
-
-        ablation_forest(done, figures_root() / "ablations" / f"{abl.study}_forest.png")
-    if len(curve) > 1:
-        from reasoning_infused.analysis.figures import training_length_plot
-
-        training_length_plot(curve, figures_root() / "ablations" / f"{abl.study}_training_length.png")
     return summary

@@ -133,7 +133,7 @@ _PROGRESS = re.compile(r"\d+%\|")
 
 
 def clean_outputs(nb):
-    """Outputs fit to commit: progress-bar widgets (tqdm; they render as '0%' or nothing once saved) dropped,
+    """Outputs fit to commit: no execution timestamps, progress-bar widgets (tqdm; they render as '0%' or nothing once saved) dropped,
     and this machine's repository path made relative (an artifact store moved by $RI_RUNS_DIR shows as `runs/`, its
     default place), so a reader's clone shows what it would show them."""
     import nbformat
@@ -161,6 +161,7 @@ def clean_outputs(nb):
         return x
 
     for cell in nb.cells:
+        cell.get("metadata", {}).pop("execution", None)  # timestamps: a re-run must not rewrite the file
         if cell.get("cell_type") == "code":
             cell["outputs"] = [nbformat.from_dict(relative(o)) for o in cell.get("outputs", []) if keep(o)]
     widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
