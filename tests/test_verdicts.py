@@ -164,3 +164,24 @@ def test_a_rule_can_read_the_seeds_x_rows_interval_instead_of_the_t_interval():
         parse_rules({**raw, "interval": "wald"}, "a")
     # an arm file without the seeds x rows interval waits rather than falling back to the t-interval
     assert check_rule(sr_rule, "a", {"a": arm_file(-0.01, (-0.015, -0.005))}).verdict == "waiting"
+
+
+def test_the_strict_reading_makes_within_an_equivalence_test_and_apart_a_shift_interval():
+    # a +0.7 shift whose seeds x rows intervals are wide: "within 2" holds on the point, not as equivalence
+    def wide(mean, half):
+        a = arm_file(mean, (mean - 0.005, mean + 0.005))
+        a["summary"]["test:qra_selected-qa"]["accuracy_difference_seeds_x_rows"] = {
+            "ci": [mean - half, mean + half]
+        }
+        return a
+
+    finished = {"seeds": wide(-0.177, 0.021), "arm": wide(-0.170, 0.020)}
+    (rule,) = parse_rules(
+        {"supported": [{"shift_at_least": 4, "disjoint": True}], "refuted": [{"shift_within": 2}]}, "arm"
+    )
+    assert check_rule(rule, "arm", finished).verdict == "refuted"
+    strict = check_rule(rule, "arm", finished, strict=True)
+    assert strict.verdict == "inconclusive" and "(equivalence)" in " ".join(strict.because)
+    # narrow intervals: the equivalence holds and the strict reading agrees
+    finished = {"seeds": wide(-0.177, 0.004), "arm": wide(-0.170, 0.004)}
+    assert check_rule(rule, "arm", finished, strict=True).verdict == "refuted"

@@ -279,8 +279,10 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
                 if c["second"] == s["second"] and c["first"] == s["first"]
             ]
             rows.append((arm, s, per_seed))
-    fig, ax = plt.subplots(figsize=(8, 0.6 * max(1, len(rows)) + 1.4))
-    for y, (_arm, s, per_seed) in enumerate(rows):
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(11, 0.6 * max(1, len(rows)) + 1.4), sharey=True, gridspec_kw={"width_ratios": [3, 1.4]}
+    )
+    for y, (arm, s, per_seed) in enumerate(rows):
         for j, c in enumerate(per_seed):
             dy = (j - (len(per_seed) - 1) / 2) * 0.12
             lo, hi = c["accuracy_difference_ci"]
@@ -290,17 +292,39 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
         if m["seeds"] > 1:
             ax.plot([m["ci"][0] * 100, m["ci"][1] * 100], [y, y], color="black", lw=3, alpha=0.5)
             ax.plot(m["mean"] * 100, y, "D", color="black", ms=6)
+        # the same difference on the log-odds scale (the mean accuracies' logits): near the ceiling a gap in
+        # points compresses, in log-odds it does not
+        accs = [
+            (
+                seed["sets"][set_name]["classifiers"][s["first"]]["accuracy"],
+                seed["sets"][set_name]["classifiers"][s["second"]]["accuracy"],
+            )
+            for seed in arms[arm]["per_seed"]
+            if s["second"] in seed["sets"][set_name]["classifiers"]
+        ]
+        if accs:
+            first = sum(a for a, _ in accs) / len(accs)
+            second = sum(b for _, b in accs) / len(accs)
+            ax2.plot(_logit(second) - _logit(first), y, "s", color="tab:purple", ms=6)
     ax.axvline(0, color="gray", ls="--")
+    ax2.axvline(0, color="gray", ls="--")
     labels = [  # two lines (arm, comparison) so long names do not squeeze the plot
         f"{arm}\n{plain_name(s['second'])} − {plain_name(s['first'])}" for arm, s, _ in rows
     ]
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(f"accuracy difference to the matched control ({set_name}, points)")
+    ax2.set_xlabel("the same, log-odds (mean accuracies)")
     ax.set_title(
         "Ablations: per seed (dots, paired 95% CI)\nand mean over seeds (diamond, t-interval)", fontsize=9
     )
+    ax2.set_title("log-odds scale", fontsize=9)
     return _save(fig, path), fig
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
 
 
 def generator_tradeoff(result: dict[str, Any], path: Path):

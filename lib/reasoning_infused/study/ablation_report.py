@@ -441,3 +441,6 @@ def arm_story(
     if verdicts and not r.get("partial"):
         out += [*verdict_lines(verdicts), ""]
     return "\n".join(out)
+
+
+# --- the reviewer's reading (issue 37): stricter verdicts, Holm across the study's shifts, the log-odds scale ----

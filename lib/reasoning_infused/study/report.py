@@ -213,11 +213,13 @@ def ablation_report(abl) -> str:
     """results/ablations/<study>/REPORT.md: every arm's table, verdict and reading, from the arm files."""
     from reasoning_infused.study.ablation_report import ablation_section
     from reasoning_infused.study.ablation_results import arm_results, study_summary
+    from reasoning_infused.study.strict_reading import strict_section
 
     found = arm_results(abl)
     arms = {**found.done, **found.interim}  # a stopped arm's finished seeds are marked as interim
     section = ablation_section(study_summary(abl), arms)
-    return REPORT_HEADER + f"# Ablation study `{abl.study}`\n\n" + section.strip() + "\n"
+    strict = strict_section(abl, found.done) if found.done else ""
+    return REPORT_HEADER + f"# Ablation study `{abl.study}`\n\n" + section.strip() + "\n\n" + strict
 
 
 def write_report(path: Path, text: str) -> Path:

@@ -136,7 +136,7 @@ def _groups(raw: Any, at: str) -> list[Group]:
 
 
 @dataclass(frozen=True)
-class _Gap:
+class Gap:
     """One arm's difference (variant minus control) on one set: mean and t-interval over seeds, per-seed
     paired intervals (accuracy, fractions)."""
 
@@ -146,7 +146,7 @@ class _Gap:
     kind: str = "t"  # which interval `ci` is (INTERVALS)
 
 
-def _gap(result: dict[str, Any], set_name: str, comparison: str, interval: str = "t") -> _Gap | None:
+def arm_gap(result: dict[str, Any], set_name: str, comparison: str, interval: str = "t") -> Gap | None:
     sm = next(
         (s for s in result.get("summary", {}).values() if s["set"] == set_name and s["second"] == comparison),
         None,
@@ -164,11 +164,67 @@ def _gap(result: dict[str, Any], set_name: str, comparison: str, interval: str =
         if "accuracy_difference_seeds_x_rows" not in sm:
             return None
         a = {**a, "ci": sm["accuracy_difference_seeds_x_rows"]["ci"]}
-    return _Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis), interval)
+    return Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis), interval)
 
 
-def _check(name: str, value: Any, gap: _Gap, refs: list[_Gap]) -> tuple[bool, str]:
+def shift_interval(gap: Gap, ref: Gap, level: float = 0.95) -> tuple[float, float]:
+    """An interval of the shift (gap minus reference gap) from the two gaps' seeds x rows intervals, treated as
+    independent normal estimates (conservative where the arms share controls and so correlate positively)."""
+    from statistics import NormalDist
+
+    z95 = NormalDist().inv_cdf(0.975)
+    se = ((gap.ci[1] - gap.ci[0]) ** 2 + (ref.ci[1] - ref.ci[0]) ** 2) ** 0.5 / (2 * z95)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    shift = gap.mean - ref.mean
+    return shift - z * se, shift + z * se
+
+
+def shift_p_value(gap: Gap, ref: Gap) -> float:
+    """Two-sided p of shift = 0 under the normal approximation of `shift_interval`."""
+    from statistics import NormalDist
+
+    lo, hi = shift_interval(gap, ref)
+    se = (hi - lo) / (2 * NormalDist().inv_cdf(0.975))
+    if se == 0:
+        return 0.0 if gap.mean != ref.mean else 1.0
+    return 2 * (1 - NormalDist().cdf(abs(gap.mean - ref.mean) / se))
+
+
+def _strict_check(name: str, value: Any, gap: Gap, refs: list[Gap]) -> tuple[bool, str] | None:
+    """The stricter reading of a check (None: read as declared): "within d" is an equivalence test (the 90%
+    interval of the shift inside ±d); "beyond d" needs the 95% interval beyond d; intervals "apart" become "the
+    shift's 95% interval excludes 0"; "means within d" needs every pairwise equivalence."""
+    pts = lambda x: f"{x * 100:+.1f}"  # noqa: E731
+    if name == "means_within":
+        held, said = True, []
+        for ref in refs:
+            lo, hi = shift_interval(gap, ref, 0.90)
+            held &= -value / 100 <= lo and hi <= value / 100
+            said.append(f"[{pts(lo)}, {pts(hi)}]")
+        return held, f"90% shift intervals {', '.join(said)} (equivalence within ±{value:g})"
+    if not refs or name not in ("shift_within", "shift_beyond", "disjoint"):
+        return None
+    ref = refs[0]
+    if name == "shift_within":
+        lo, hi = shift_interval(gap, ref, 0.90)
+        return (
+            -value / 100 <= lo and hi <= value / 100,
+            f"90% shift interval [{pts(lo)}, {pts(hi)}] (equivalence)",
+        )
+    lo, hi = shift_interval(gap, ref, 0.95)
+    if name == "shift_beyond":
+        return lo > value / 100 or hi < -value / 100, f"95% shift interval [{pts(lo)}, {pts(hi)}]"
+    apart = lo > 0 or hi < 0
+    return (
+        apart == value,
+        f"95% shift interval [{pts(lo)}, {pts(hi)}] {'excludes' if apart else 'includes'} 0",
+    )
+
+
+def _check(name: str, value: Any, gap: Gap, refs: list[Gap], strict: bool = False) -> tuple[bool, str]:
     """Whether one check holds, and the numbers in words (points)."""
+    if strict and (read := _strict_check(name, value, gap, refs)) is not None:
+        return read
     pts = lambda x: f"{x * 100:+.1f}"  # noqa: E731
     interval = lambda ci: f"[{pts(ci[0])}, {pts(ci[1])}]"  # noqa: E731
     if name == "means_within":
@@ -217,8 +273,12 @@ def _check(name: str, value: Any, gap: _Gap, refs: list[_Gap]) -> tuple[bool, st
     return any(u >= value / 100 for u in uppers), said  # some_seed_upper_at_least
 
 
-def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]]) -> Verdict:
-    """The verdict of one rule of arm `arm`, from the finished arms' result files (name -> arm file)."""
+def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]], strict: bool = False) -> Verdict:
+    """The verdict of one rule of arm `arm`, from the finished arms' result files (name -> arm file). `strict`:
+    the reviewer's reading: every interval is the seeds x rows one, "within" is an equivalence test, "apart" is
+    a shift interval that excludes 0 (see `_strict_check`)."""
+    if strict:
+        rule = Rule(rule.supported, rule.refuted, rule.claim, rule.comparisons, rule.sets, "seeds_x_rows")
     claim = rule.claim or "the declared outcome"
     compared = [g for g in rule.supported + rule.refuted if any(CHECKS[n][0] for n in g.checks)]
     needed = [arm] + sorted({a for g in compared for a in g.against} - {arm})
@@ -227,9 +287,11 @@ def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]]) -> Ver
         return Verdict(claim, "waiting", [f"waiting for arm(s) {', '.join(f'`{a}`' for a in missing)}"])
 
     def group_holds(g: Group, set_name: str, comparison: str) -> tuple[bool | None, list[str]]:
-        gap = _gap(finished[arm], set_name, comparison, rule.interval)
+        gap = arm_gap(finished[arm], set_name, comparison, rule.interval)
         compares = any(CHECKS[n][0] for n in g.checks)
-        refs = [_gap(finished[a], set_name, comparison, rule.interval) for a in g.against] if compares else []
+        refs = (
+            [arm_gap(finished[a], set_name, comparison, rule.interval) for a in g.against] if compares else []
+        )
         if gap is None:
             return None, [f"`{arm}` has no {comparison} on {set_name} over 2+ seeds"]
         if any(r is None for r in refs):
@@ -239,7 +301,7 @@ def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]]) -> Ver
             ]
         held, words = True, []
         for name, value in g.checks.items():
-            ok, said = _check(name, value, gap, [r for r in refs if r is not None])
+            ok, said = _check(name, value, gap, [r for r in refs if r is not None], strict)
             held &= ok
             words.append(f"{said} ({_condition(name, value)}: {'yes' if ok else 'no'})")
         return held, words
