@@ -271,3 +271,36 @@ def test_bench_writes_every_agreed_figure(smoke_study):
     ct2 = bench["details"]["generation"]["ct2"]
     assert ct2["float32"]["same_text_as_project"] == ct2["float32"]["of"]
     assert bench["ct2_float32_tokens_per_s"] > 0 and bench["ct2_int8_tokens_per_s"] > 0
+
+
+def test_self_consistency_samples_k_reasonings_and_combines_their_labels(smoke_study):
+    """classifier.self_consistency = k: the same Q->RA model (same classifier key), k sampled reasonings per row,
+    the labels scored after each, combined by vote and by summed log-probability, beside an unchanged greedy
+    decoding; the prediction key records the setting."""
+    from collections import Counter
+
+    from reasoning_infused import load_profile
+    from reasoning_infused.experiment import artifacts
+    from reasoning_infused.pipeline.classifiers import predict_sets
+    from reasoning_infused.pipeline.evaluate import predictions_by_classifier
+
+    base = smoke_study["profile"]
+    p = load_profile("smoke", ["classifier.self_consistency=3"])
+    assert artifacts.classifier_artifact(p, "qra").key == artifacts.classifier_artifact(base, "qra").key
+    assert (
+        artifacts.predictions_artifact(p, "qra", "test").key
+        != artifacts.predictions_artifact(base, "qra", "test").key
+    )
+    assert (
+        artifacts.predictions_artifact(p, "qa", "test").key
+        == artifacts.predictions_artifact(base, "qa", "test").key
+    )
+    predict_sets(p, ["qra"], ["test"])
+    rows = artifacts.read_predictions_artifact(p, "qra", "test")
+    assert all(len(r["sc_labels"]) == 3 and len(r["sc_reasonings"]) == 3 for r in rows)
+    assert {"qra_sc_vote", "qra_sc_logprob"} <= set(predictions_by_classifier({"qra": rows}))
+    base_rows = artifacts.read_predictions_artifact(base, "qra", "test")
+    assert [r["generated"] for r in rows] == [r["generated"] for r in base_rows]  # greedy unchanged
+    for r in rows:
+        top = Counter(r["sc_labels"]).most_common()
+        assert r["predicted_sc_vote"] in [lab for lab, c in top if c == top[0][1]]

@@ -185,3 +185,21 @@ def test_the_strict_reading_makes_within_an_equivalence_test_and_apart_a_shift_i
     # narrow intervals: the equivalence holds and the strict reading agrees
     finished = {"seeds": wide(-0.177, 0.004), "arm": wide(-0.170, 0.004)}
     assert check_rule(rule, "arm", finished, strict=True).verdict == "refuted"
+
+
+def test_versus_reads_a_shift_against_another_comparison_of_the_same_arm():
+    arm = arm_file(-0.150, (-0.160, -0.140), second="qra_sc_vote")
+    greedy = arm_file(-0.177, (-0.190, -0.165))
+    arm["summary"]["test:qra_selected-qa"] = greedy["summary"]["test:qra_selected-qa"]
+    raw = {
+        "comparisons": ["qra_sc_vote"],
+        "supported": [{"versus": "qra_selected", "shift_at_least": 2, "disjoint": True}],
+        "refuted": [{"versus": "qra_selected", "shift_within": 1}],
+    }
+    (rule,) = parse_rules(raw, "sc")
+    v = check_rule(rule, "sc", {"sc": arm})  # no other arm is needed
+    assert v.verdict == "supported" and "shift +2.7" in v.because[0]
+    with pytest.raises(VerdictRuleError, match="exclude each other"):
+        parse_rules(
+            {**raw, "supported": [{"versus": "qra_selected", "against": "seeds", "shift_above": 0}]}, "sc"
+        )

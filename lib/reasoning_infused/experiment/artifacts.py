@@ -297,6 +297,14 @@ def predictions_artifact(p: Profile, variant: str, split: str) -> Artifact:
             "max_new_tokens": p.classifier.max_new_tokens,
             "backend": p.classifier.backend,
         }
+        c = p.classifier
+        if c.self_consistency:  # (absent when off: the keys of earlier runs stay valid)
+            settings["self_consistency"] = {
+                "k": c.self_consistency,
+                "temperature": c.sc_temperature,
+                "top_p": c.sc_top_p,
+                "seed": c.sc_seed,
+            }
     inputs = {}
     if variant == "zero_shot":
         settings["model"] = _model_settings(p)

@@ -201,6 +201,14 @@ def _validate(p: Profile) -> None:
         "classifier.reasoning_transform",
         f"unknown transform {p.classifier.reasoning_transform!r} ({', '.join(REASONING_TRANSFORMS)})",
     )
+    check(p.classifier.self_consistency >= 0, "classifier.self_consistency", "must be >= 0 (0 = off)")
+    check(
+        p.classifier.self_consistency == 0 or p.classifier.backend == "transformers",
+        "classifier.self_consistency",
+        "sampling at test time needs classifier.backend transformers",
+    )
+    check(p.classifier.sc_temperature > 0, "classifier.sc_temperature", "must be > 0")
+    check(0 < p.classifier.sc_top_p <= 1, "classifier.sc_top_p", "must be in (0, 1]")
     check(
         p.classifier.reasoning_source in ("generated", "human"),
         "classifier.reasoning_source",

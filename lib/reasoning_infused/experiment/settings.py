@@ -132,6 +132,14 @@ class ClassifierConfig:
     # "human" (the task's reasoning_column, e.g. e-SNLI's first explanation: no generator). In the key only
     # when human.
     reasoning_source: str = "generated"
+    # Self-consistency at test time (Q->RA): k > 0 samples k reasonings per row (sc_temperature, sc_top_p, sampling
+    # seeds sc_seed .. sc_seed + k - 1), scores the labels after each and combines them by majority vote and by
+    # summed log-probability (predictions qra_sc_vote, qra_sc_logprob), beside the greedy decoding. The classifier
+    # is unchanged; the prediction key records these settings (absent when 0).
+    self_consistency: int = 0
+    sc_temperature: float = 0.7
+    sc_top_p: float = 0.95
+    sc_seed: int = 0
 
 
 @dataclass

@@ -289,7 +289,8 @@ def predict(
         f"{len(texts):,} rows, {len(texts) - reused:,} in a second pass",
         flush=True,
     )
-    for t, g, gen, r, s in zip(texts, golds, gens, reasonings, scores, strict=True):
+    sc = self_consistency(profile, model, tok, texts, base_prompts, labels, task, desc)
+    for i, (t, g, gen, r, s) in enumerate(zip(texts, golds, gens, reasonings, scores, strict=True)):
         parsed = parse_answer(gen.text, labels)
         rows.append(
             {
@@ -303,9 +304,59 @@ def predict(
                 "parse_failed": parsed is None,
                 "predicted_constrained": labels[int(np.argmax(s))],
                 "scores": dict(zip(labels, map(float, s), strict=True)),
+                **({k: v[i] for k, v in sc.items()} if sc else {}),
             }
         )
     return rows
+
+
+def combine_samples(sample_scores: np.ndarray, labels: list[str]) -> tuple[list[str], list[str]]:
+    """Self-consistency over k sampled reasonings per row ([k, n, labels] label log-probabilities after each):
+    the majority vote of each sample's label (ties to the higher summed log-probability) and the label with the
+    highest summed log-probability (each sample's scores normalised over the labels first)."""
+    norm = sample_scores - np.logaddexp.reduce(sample_scores, axis=2, keepdims=True)
+    summed = norm.sum(axis=0)  # [n, labels]
+    votes = np.zeros_like(summed)
+    for j in range(sample_scores.shape[0]):
+        votes[np.arange(summed.shape[0]), sample_scores[j].argmax(axis=1)] += 1
+    vote = [labels[int(np.lexsort((summed[i], votes[i]))[-1])] for i in range(len(summed))]
+    logprob = [labels[int(np.argmax(summed[i]))] for i in range(len(summed))]
+    return vote, logprob
+
+
+def self_consistency(
+    profile: Profile, model, tok, texts, base_prompts, labels, task, desc: str
+) -> dict[str, list]:
+    """classifier.self_consistency = k > 0: k sampled reasonings per row, the labels scored after each, combined
+    by vote and by summed log-probability; {} when off."""
+    c = profile.classifier
+    if not c.self_consistency:
+        return {}
+    bs = c.predict_batch_size
+    backend = _generation_backend(profile, model, tok)
+    scores, samples = [], []
+    for j in range(c.self_consistency):
+        gens = generate_all(
+            backend,
+            base_prompts,
+            c.max_new_tokens,
+            bs,
+            desc=f"{desc} sample {j + 1}/{c.self_consistency}",
+            do_sample=True,
+            temperature=c.sc_temperature,
+            top_p=c.sc_top_p,
+            seed=c.sc_seed + j,
+        )
+        s, _ = labels_after_generated_reasoning(model, tok, texts, gens, bs, f"{desc} sample {j + 1}", task)
+        scores.append(s)
+        samples.append([split_reasoning(g.text, "qra") for g in gens])
+    vote, logprob = combine_samples(np.stack(scores), labels)
+    return {
+        "predicted_sc_vote": vote,
+        "predicted_sc_logprob": logprob,
+        "sc_labels": [[labels[int(np.argmax(s[i]))] for s in scores] for i in range(len(texts))],
+        "sc_reasonings": [list(x) for x in zip(*samples, strict=True)],
+    }
 
 
 def predict_set(

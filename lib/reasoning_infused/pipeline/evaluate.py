@@ -54,6 +54,9 @@ def predictions_by_classifier(
         out[v] = [r["predicted"] for r in rows]
         if v == "qra":
             out["qra_constrained"] = [r["predicted_constrained"] for r in rows]
+            if rows and "predicted_sc_vote" in rows[0]:  # self-consistency at test time
+                out["qra_sc_vote"] = [r["predicted_sc_vote"] for r in rows]
+                out["qra_sc_logprob"] = [r["predicted_sc_logprob"] for r in rows]
     return out
 
 

@@ -29,10 +29,13 @@ def _compact(row: dict[str, Any], with_reasoning: bool) -> dict[str, Any]:
         "predicted": row.get("predicted"),
         "scores": {k: round(v, 3) for k, v in (row.get("scores") or {}).items()},
     }
-    if "predicted_constrained" in row:
-        out["predicted_constrained"] = row["predicted_constrained"]
-    if with_reasoning and "reasoning" in row:
-        out["reasoning"] = row["reasoning"]
+    for key in ("predicted_constrained", "predicted_sc_vote", "predicted_sc_logprob", "sc_labels"):
+        if key in row:
+            out[key] = row[key]
+    if with_reasoning:
+        for key in ("reasoning", "sc_reasonings"):
+            if key in row:
+                out[key] = row[key]
     return out
 
 

@@ -56,6 +56,9 @@ class VerdictRuleError(ValueError):
 class Group:
     checks: dict[str, Any]
     against: tuple[str, ...] = ("seeds",)
+    # another comparison of the same arm to read the shift against (e.g. self-consistency against the greedy
+    # decoding, `qra_selected`): the same models, so no other arm is involved
+    versus: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,15 @@ def _groups(raw: Any, at: str) -> list[Group]:
     out = []
     for j, g in enumerate(groups):
         here = f"{at}[{j}]"
-        if not isinstance(g, dict) or not set(g) - {"against"}:
+        if not isinstance(g, dict) or not set(g) - {"against", "versus"}:
             raise VerdictRuleError(f"{here}: expected a mapping of checks ({', '.join(CHECKS)})")
+        if "versus" in g and "against" in g:
+            raise VerdictRuleError(
+                f"{here}: 'versus' (a comparison of the same arm) and 'against' exclude each other"
+            )
+        versus = str(g.get("versus") or "")
         against = tuple(_names(g.get("against", "seeds"), f"{here}.against"))
-        checks = {k: v for k, v in g.items() if k != "against"}
+        checks = {k: v for k, v in g.items() if k not in ("against", "versus")}
         for name, value in checks.items():
             if name not in CHECKS:
                 raise VerdictRuleError(f"{here}: unknown check {name!r} (known: {', '.join(CHECKS)})")
@@ -131,7 +139,7 @@ def _groups(raw: Any, at: str) -> list[Group]:
                 raise VerdictRuleError(
                     f"{here}.{name}: compares with one arm; 'against' names {list(against)}"
                 )
-        out.append(Group(checks, against))
+        out.append(Group(checks, against, versus))
     return out
 
 
@@ -280,7 +288,9 @@ def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]], strict
     if strict:
         rule = Rule(rule.supported, rule.refuted, rule.claim, rule.comparisons, rule.sets, "seeds_x_rows")
     claim = rule.claim or "the declared outcome"
-    compared = [g for g in rule.supported + rule.refuted if any(CHECKS[n][0] for n in g.checks)]
+    compared = [
+        g for g in rule.supported + rule.refuted if any(CHECKS[n][0] for n in g.checks) and not g.versus
+    ]
     needed = [arm] + sorted({a for g in compared for a in g.against} - {arm})
     missing = [a for a in needed if a not in finished]
     if missing:
@@ -289,12 +299,19 @@ def check_rule(rule: Rule, arm: str, finished: dict[str, dict[str, Any]], strict
     def group_holds(g: Group, set_name: str, comparison: str) -> tuple[bool | None, list[str]]:
         gap = arm_gap(finished[arm], set_name, comparison, rule.interval)
         compares = any(CHECKS[n][0] for n in g.checks)
-        refs = (
-            [arm_gap(finished[a], set_name, comparison, rule.interval) for a in g.against] if compares else []
-        )
+        if g.versus:
+            refs = [arm_gap(finished[arm], set_name, g.versus, rule.interval)] if compares else []
+        else:
+            refs = (
+                [arm_gap(finished[a], set_name, comparison, rule.interval) for a in g.against]
+                if compares
+                else []
+            )
         if gap is None:
             return None, [f"`{arm}` has no {comparison} on {set_name} over 2+ seeds"]
         if any(r is None for r in refs):
+            if g.versus:
+                return None, [f"`{arm}` has no {g.versus} on {set_name} over 2+ seeds to compare"]
             lacking = [a for a, r in zip(g.against, refs, strict=True) if r is None]
             return None, [
                 f"{', '.join(f'`{a}`' for a in lacking)} has no {comparison} on {set_name} to compare"
