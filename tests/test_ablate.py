@@ -302,3 +302,24 @@ def test_an_arm_runs_only_once_declared_in_a_commit_and_its_declaration_is_froze
     abl = load_ablation(path)
     with pytest.raises(ProfileError, match=f"declaration of commit {first}.*add a new arm"):
         refuse_redeclared(abl, abl.arms[0])
+
+
+def test_the_committed_records_reproduce_committed_arm_seeds_without_a_store(monkeypatch, tmp_path):
+    """The per-row records committed for the finished arms (here `seeds` and `qar_seeds`, seed 0, backfilled
+    from results/default's predictions of the same keys) give back the committed numbers with an empty store."""
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study import ablate
+    from reasoning_infused.study.ablation_record import read_record
+
+    monkeypatch.setenv("RI_RESULTS_DIR", str(REPO_ROOT / "results"))
+    monkeypatch.setenv("RI_RUNS_DIR", str(tmp_path / "empty-store"))
+    abl = load_ablation(REPO_ROOT / "ablations/qra_gap.yaml")
+    for name in ("seeds", "qar_seeds"):
+        arm = next(a for a in abl.arms if a.name == name)
+        assert read_record(abl, arm, 0) is not None
+        mine = ablate.for_json([ablate._seed_result(abl, arm, 0)])[0]["sets"]["test"]
+        committed = json.loads((abl.results_dir / f"{name}.json").read_text())["per_seed"][0]["sets"]["test"]
+        assert (
+            mine["classifiers"] == committed["classifiers"]
+            and mine["comparisons"] == committed["comparisons"]
+        )

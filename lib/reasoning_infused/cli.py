@@ -137,6 +137,14 @@ def cmd_ablate(args) -> int:
         str(Path(args.task).resolve()) if Path(args.task).suffix in (".yaml", ".yml") else args.task
     )
     abl = load_ablation(args.study, task=task)
+    if args.record:
+        from reasoning_infused.study.ablation_record import backfill
+
+        for name, got in backfill(abl).items():
+            print(
+                f"[ablate] {name}: per-row record of seeds {got['recorded']}; not recoverable: {got['missing']}"
+            )
+        return 0
     run_ablation(abl, only=args.arm, dry_run=args.dry_run, rescore=args.rescore)
     return 0
 
@@ -410,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("study", help="path to ablations/<study>.yaml")
     sp.add_argument("--arm", action="append", help="run only these arms (default: all)")
     sp.add_argument("--task", default=None, help="run every arm on this task (a shipped name or a task YAML)")
+    sp.add_argument(
+        "--record",
+        action="store_true",
+        help="write the per-row record of every finished seed the store or the committed predictions hold",
+    )
     sp.add_argument("--dry-run", action="store_true", help="print the plan and the estimated CPU time only")
     sp.add_argument(
         "--rescore",

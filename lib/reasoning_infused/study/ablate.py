@@ -51,7 +51,12 @@ from reasoning_infused.study.ablation_plan import (
     refuse_redeclared,
     resumable_seeds,
 )
-from reasoning_infused.study.ablation_record import read_record, recorded_predictions, write_record
+from reasoning_infused.study.ablation_record import (
+    prediction_rows,
+    read_record,
+    recorded_predictions,
+    write_record,
+)
 from reasoning_infused.study.ablation_results import write_summary
 from reasoning_infused.study.ablation_rows import rows_correct_to_json, rows_fingerprint
 
@@ -94,14 +99,13 @@ def _run_stages(abl: Ablation, p: Profile, arm: Arm, in_process: bool) -> None:
 
 def stored_predictions(p: Profile, variant: str, set_name: str, record: dict[str, Any] | None) -> list[dict]:
     """One classifier's predictions on one set: from the artifact store, else from the arm's committed per-row
-    record (a clean clone); ArtifactMissing names the prediction when neither has it."""
+    record (a clean clone), else an experiment's committed predictions of the same key; ArtifactMissing names
+    the prediction when none has it."""
     art = artifacts.predictions_artifact(p, variant, set_name)
     if art.is_complete():
         return artifacts.read_predictions_artifact(p, variant, set_name)
     rows = recorded_predictions(record, variant, set_name, art.key)
-    if rows is None:
-        art.require()  # raises, naming the command that makes it
-    return rows
+    return rows if rows is not None else prediction_rows(p, variant, set_name)
 
 
 def record_seeds(abl: Ablation, arm: Arm, seeds: list[int]) -> list[int]:

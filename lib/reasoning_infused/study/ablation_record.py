@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reasoning_infused.base.locations import results_root
+from reasoning_infused.base.provenance import read_jsonl
 from reasoning_infused.experiment import artifacts
 from reasoning_infused.study.ablation_plan import Ablation, Arm, arm_sets, experiment_profile
 
@@ -39,17 +41,45 @@ def _compact(row: dict[str, Any], with_reasoning: bool) -> dict[str, Any]:
     return out
 
 
+def committed_entry(name: str, key: str) -> tuple[Path, dict[str, Any]] | None:
+    """An experiment's committed artifact entry (results/<experiment>/artifacts.json) with this name and key:
+    (its results folder, its metadata); the same key means the same settings, so the same rows."""
+    for meta in sorted(results_root().glob("*/artifacts.json")):
+        entry = json.loads(meta.read_text()).get(name)
+        if isinstance(entry, dict) and entry.get("key") == key:
+            return meta.parent, entry
+    return None
+
+
+def prediction_rows(p: Any, variant: str, set_name: str) -> list[dict[str, Any]]:
+    """One classifier's predictions on one set: from the store, else from an experiment's committed prediction
+    file of the same key (results/<experiment>/predictions/); ArtifactMissing when neither has them."""
+    art = artifacts.predictions_artifact(p, variant, set_name)
+    if art.is_complete():
+        return artifacts.read_predictions_artifact(p, variant, set_name)
+    found = committed_entry(f"predictions_{variant}__{set_name}", art.key)
+    path = found and found[0] / "predictions" / f"{variant}__{set_name}.jsonl"
+    if path and path.exists():
+        return read_jsonl(path)
+    art.require()  # raises, naming the command that makes it
+    return []
+
+
 def build_record(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
-    """The record of one seed, from the store (ArtifactMissing names what is not there)."""
+    """The record of one seed, from the store or the committed predictions (ArtifactMissing names what is
+    in neither)."""
     classifiers: dict[str, Any] = {}
     for control in (True, False):
         p = experiment_profile(abl, arm, seed, control)
         for v in p.classifier.variants:
             art = artifacts.classifier_artifact(p, v)
             meta = art.metadata() if art.is_complete() else {}
+            if not meta:
+                found = committed_entry(f"classifier_{v}", art.key)
+                meta = found[1] if found else {}
             sets = {}
             for s in arm_sets(arm):
-                rows = artifacts.read_predictions_artifact(p, v, s)
+                rows = prediction_rows(p, v, s)
                 sets[s] = {
                     "prediction_key": artifacts.predictions_artifact(p, v, s).key,
                     "rows": [_compact(r, s == "test") for r in rows],
@@ -76,8 +106,8 @@ def build_record(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
 def write_record(abl: Ablation, arm: Arm, seed: int) -> Path:
     """Write (or rewrite) one seed's record; gzip without a timestamp, so the same rows give the same bytes."""
     path = record_path(abl, arm, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = json.dumps(build_record(abl, arm, seed), ensure_ascii=False, sort_keys=True).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
         f.write(blob)
@@ -103,3 +133,26 @@ def recorded_predictions(
     if entry is None or entry["prediction_key"] != prediction_key:
         return None
     return entry["rows"]
+
+
+def backfill(abl: Ablation) -> dict[str, dict[str, list[int]]]:
+    """Write the record of every seed of every finished arm that the store or the committed predictions can give;
+    returns {arm: {"recorded": seeds, "missing": seeds}} (what could not be recovered is listed, never guessed)."""
+    from reasoning_infused.study.ablation_results import arm_results
+
+    out: dict[str, dict[str, list[int]]] = {}
+    found = arm_results(abl)
+    for arm in abl.arms:
+        r = found.done.get(arm.name) or found.interim.get(arm.name)
+        if r is None:
+            continue
+        seeds = [s["seed"] for s in r["per_seed"]]
+        done, missing = [], []
+        for seed in seeds:
+            try:
+                write_record(abl, arm, seed)
+                done.append(seed)
+            except artifacts.ArtifactMissing:
+                missing.append(seed)
+        out[arm.name] = {"recorded": done, "missing": missing}
+    return out
