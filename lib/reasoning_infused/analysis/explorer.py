@@ -24,6 +24,7 @@ from reasoning_infused.analysis.explorer_table import (
     UNPARSED,
     VIEWS,
     download_link,
+    experiment_task,
     experiments_with_predictions,
     explorer_table,
     filter_rows,
@@ -88,8 +89,10 @@ class ReasoningExplorer:
         self.root = Path(experiments_root or results_root())
         experiments = experiments_with_predictions(self.root)
         start = Path(results_dir) if results_dir else (self.root / experiments[0] if experiments else None)
+        # the experiment menu is also the task selector: each entry names its task (emotion, esnli, a user's)
         self.experiment = w.Dropdown(
-            options=experiments or ([start.name] if start else ["(table)"]),
+            options=[(f"{e} · {experiment_task(self.root / e)}", e) for e in experiments]
+            or ([start.name] if start else ["(table)"]),
             value=start.name if start else "(table)",
             description="experiment",
         )

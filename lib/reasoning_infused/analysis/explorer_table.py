@@ -117,6 +117,15 @@ def task_of_results(results_dir: Path) -> Task | None:
     return None if task.is_emotion_default else task
 
 
+def experiment_task(results_dir: Path) -> str:
+    """The task an experiment's results are on, by name (metrics.json records it; older results: emotion)."""
+    path = Path(results_dir) / "metrics.json"
+    try:
+        return json.loads(path.read_text()).get("task", "emotion")
+    except (OSError, json.JSONDecodeError):
+        return "emotion"
+
+
 def explorer_table(results_dir: Path, split: str = "test") -> pd.DataFrame:
     """One row per example of `split`: `row` (its position in the evaluation sample, the id notebook 05 uses),
     text, gold, and for every view (qa, qra_scored, qra, qar, zero_shot) the label, its probability and the
