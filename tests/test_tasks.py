@@ -173,3 +173,20 @@ def test_a_users_two_input_three_label_task_runs_the_smoke_study_end_to_end(tmp_
         json.loads(x) for x in (p.results_dir / "predictions" / "qra__test.jsonl").read_text().splitlines()
     ]
     assert set(rows[0]["scores"]) == {"agree", "disagree", "unrelated"}
+
+
+def test_reasoning_quality_reads_the_tasks_labels_and_label_words(tmp_path):
+    from reasoning_infused.analysis.quality import quality_report
+
+    task = load_task(str(toy_task(tmp_path)))
+    rows = [
+        {"text": f"Premise: a{i}\nHypothesis: b{i}", "label": lab, "reasoning": why}
+        for i, (lab, why) in enumerate(
+            [("agree", "the two sentences agree"), ("disagree", "one says never"), ("unrelated", "weather")]
+            * 8
+        )
+    ]
+    report = quality_report(rows, task=task, bootstrap_samples=100)
+    assert report["leaks_gold"] == pytest.approx(1 / 3)  # only the "agree" reasonings name their label
+    with pytest.raises(ValueError, match="unknown label 'agree'"):
+        quality_report(rows)  # read as emotion rows, the labels are unknown

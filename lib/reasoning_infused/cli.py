@@ -290,14 +290,15 @@ def _write_readme(readme: str, section: str, marker: str) -> None:
 
 
 def cmd_quality(args) -> int:
-    from reasoning_infused.analysis.quality import experiment_quality, quality_table
+    from reasoning_infused.analysis.quality import experiment_quality
+    from reasoning_infused.analysis.quality_tables import quality_table
 
     p = _profile(args)
     report = experiment_quality(p, bootstrap_samples=args.bootstrap_samples)
     print(quality_table(report))
     print(f"[quality] written to {p.results_dir / 'reasoning_quality.json'}")
     if args.readme:
-        from reasoning_infused.analysis.quality import quality_markdown
+        from reasoning_infused.analysis.quality_tables import quality_markdown
 
         _write_readme(args.readme, quality_markdown(report), "QUALITY")
     return 0

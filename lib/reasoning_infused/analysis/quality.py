@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from reasoning_infused.data.emotion import LABELS, emotions_named
 from reasoning_infused.data.lexicon import is_degenerate
+from reasoning_infused.data.task import Task
+
+Namer = Callable[[str], list[str]]  # which labels a text names
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between
@@ -131,11 +135,13 @@ def las(with_reasoning: np.ndarray, text_only: np.ndarray, leaks: np.ndarray) ->
 
 
 def las_components(
-    rows: list[dict[str, Any]], folds: int = 5, seed: int = 0
+    rows: list[dict[str, Any]], folds: int = 5, seed: int = 0, named: Namer | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: the simulator right with text + reasoning, right with the text alone (both cross-fitted on the
-    rows), and whether the reasoning leaks the gold label; `las` of them is the rows' LAS."""
-    leaks = np.array([r["label"] in emotions_named(r["reasoning"]) for r in rows])
+    rows), and whether the reasoning leaks the gold label; `las` of them is the rows' LAS. `named`: which labels a
+    text names (the task's label words; the emotion lexicon by default)."""
+    named = named or emotions_named
+    leaks = np.array([r["label"] in named(r["reasoning"]) for r in rows])
     return _cross_fit(rows, True, folds, seed), _cross_fit(rows, False, folds, seed), leaks
 
 
@@ -177,9 +183,11 @@ def informativeness(
     seed: int = 0,
     bootstrap_samples: int = 1000,
     level: float = 0.95,
+    named: Namer | None = None,
 ) -> dict[str, Any]:
     """LAS of `rows` with its bootstrap interval, and the simulator accuracies per leakage group."""
-    leaks = np.array([r["label"] in emotions_named(r["reasoning"]) for r in rows])
+    named = named or emotions_named
+    leaks = np.array([r["label"] in named(r["reasoning"]) for r in rows])
     if simulator_train is None:  # the rows are training rows: cross-fit on them
         with_r, text_only = _cross_fit(rows, True, folds, seed), _cross_fit(rows, False, folds, seed)
         how = f"{folds}-fold cross-fitting on these rows"
@@ -215,19 +223,23 @@ def quality_report(
     top: int = 5,
     seed: int = 0,
     bootstrap_samples: int = 1000,
+    task: Task | None = None,
 ) -> dict[str, Any]:
-    """Every quality metric for rows with keys text, label, reasoning (and n_tokens, finish_reason if known)."""
+    """Every quality metric for rows with keys text, label, reasoning (and n_tokens, finish_reason if known).
+    `task`: whose labels and label words (leakage) apply; None is the default emotion task and its lexicon."""
     if not rows:
         raise ValueError("no rows to assess")
+    labels = list(task.labels) if task is not None else LABELS
+    namer = task.labels_named if task is not None else emotions_named
     for i, r in enumerate(rows):
         missing = {"text", "label", "reasoning"} - set(r)
         if missing:
             raise ValueError(f"row {i}: missing {', '.join(sorted(missing))}")
-        if r["label"] not in LABELS:
+        if r["label"] not in labels:
             raise ValueError(f"row {i}: unknown label {r['label']!r}")
     reasonings = [r["reasoning"] or "" for r in rows]
     lengths = np.array([r.get("n_tokens", len(t.split())) for r, t in zip(rows, reasonings, strict=True)])
-    named = [emotions_named(t) for t in reasonings]
+    named = [namer(t) for t in reasonings]
     ground = [grounding(r["text"], t) for r, t in zip(rows, reasonings, strict=True)]
     cue = [quotes_cue(r["text"], t) for r, t in zip(rows, reasonings, strict=True)]
     ground_known = np.array([g for g in ground if g is not None])
@@ -268,7 +280,7 @@ def quality_report(
         "quotes_cue_ci": boot_mean(cue_known.astype(float)),
         "rows_with_a_cue": int(len(cue_known)),
         "informativeness": informativeness(
-            rows, simulator_train, seed=seed, bootstrap_samples=bootstrap_samples
+            rows, simulator_train, seed=seed, bootstrap_samples=bootstrap_samples, named=namer
         ),
     }
     return report
@@ -360,11 +372,15 @@ def heldout_generator_report(profile, bootstrap_samples: int = 1000, seed: int =
 
 
 def experiment_quality(profile, bootstrap_samples: int = 1000) -> dict[str, Any]:
-    """The report for an experiment's training reasonings (augmentation) and, when saved, its Q->RA test
-    reasonings (simulator trained on the training reasonings); written to results/<experiment>/reasoning_quality.json."""
+    """The report for an experiment's training reasonings (augmentation; and the task's human reasonings of the
+    same rows when it has them) and, when saved, its Q->RA test reasonings (simulator trained on the training
+    reasonings); written to results/<experiment>/reasoning_quality.json. Leakage reads the task's label words."""
     from reasoning_infused.base.provenance import code_version, read_jsonl, write_json
+    from reasoning_infused.data.rows import classifier_train_rows, task_of
     from reasoning_infused.experiment.artifacts import read_reasonings
 
+    full_task = task_of(profile.data)
+    task = None if full_task.is_emotion_default else full_task
     train = [
         {k: r[k] for k in ("text", "label", "reasoning", "n_tokens", "finish_reason") if k in r}
         for r in read_reasonings(profile)
@@ -375,11 +391,24 @@ def experiment_quality(profile, bootstrap_samples: int = 1000) -> dict[str, Any]
         )
     out: dict[str, Any] = {
         "experiment": profile.experiment,
+        "task": full_task.name,
         "code_version": code_version(),
         "training_reasonings": quality_report(
-            train, max_new_tokens=profile.augment.max_new_tokens, bootstrap_samples=bootstrap_samples
+            train,
+            max_new_tokens=profile.augment.max_new_tokens,
+            bootstrap_samples=bootstrap_samples,
+            task=task,
         ),
     }
+    if full_task.reasoning_column:  # the human reasonings of the same training rows, measured the same way
+        ds = classifier_train_rows(profile.data)
+        human = [
+            {"text": t, "label": full_task.labels[y], "reasoning": h}
+            for t, y, h in zip(ds["text"], ds["label"], ds["human_reasoning"], strict=True)
+        ]
+        out["human_training_reasonings"] = quality_report(
+            human, bootstrap_samples=bootstrap_samples, task=task
+        )
     test_path = profile.results_dir / "predictions" / "qra__test.jsonl"
     if test_path.exists():
         test = [
@@ -393,123 +422,17 @@ def experiment_quality(profile, bootstrap_samples: int = 1000) -> dict[str, Any]
             for r in read_jsonl(test_path)
         ]
         out["qra_test_reasonings"] = quality_report(
-            test, train, max_new_tokens=profile.classifier.max_new_tokens, bootstrap_samples=bootstrap_samples
+            test,
+            train,
+            max_new_tokens=profile.classifier.max_new_tokens,
+            bootstrap_samples=bootstrap_samples,
+            task=task,
         )
-    out["generator_heldout"] = heldout_generator_report(profile, bootstrap_samples=bootstrap_samples)
+    if task is None:  # the generator's held-out report is the emotion study's (its sweep's rows)
+        out["generator_heldout"] = heldout_generator_report(profile, bootstrap_samples=bootstrap_samples)
     profile.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(profile.results_dir / "reasoning_quality.json", out)
     return out
-
-
-def quality_table(report: dict[str, Any]) -> str:
-    """The headline metrics of each assessed set, as plain text."""
-    lines = []
-    for name in ("training_reasonings", "qra_test_reasonings"):
-        r = report.get(name)
-        if not r:
-            continue
-        inf = r["informativeness"]
-        cut = "n/a" if r["cut_at_limit"] is None else f"{r['cut_at_limit']:.1%}"
-        lines += [
-            f"{name} ({r['rows']} rows)",
-            f"  length median {r['length_tokens']['median']:.0f} tokens (p90 {r['length_tokens']['p90']:.0f}), "
-            f"cut at the limit {cut}, "
-            f"repetitive {r['repetitive']:.1%}, distinct-1 {r['distinct_1']:.3f}, distinct-2 {r['distinct_2']:.3f}",
-            f"  leaks the gold emotion {r['leaks_gold']:.1%}, names another {r['names_other_emotion']:.1%}",
-            f"  grounding {r['grounding']:.3f} [{r['grounding_ci'][0]:.3f}, {r['grounding_ci'][1]:.3f}] "
-            f"(share of content words from the text); quotes the cue {r['quotes_cue']:.1%} of {r['rows_with_a_cue']} "
-            f"rows with one",
-            f"  LAS {inf['las'] * 100:+.1f} points [{inf['las_ci'][0] * 100:+.1f}, {inf['las_ci'][1] * 100:+.1f}] "
-            f"({inf['simulator']})",
-            "  most frequent: "
-            + "; ".join(f"{m['count']}× {m['reasoning'][:60]!r}" for m in r["most_frequent"][:3]),
-        ]
-    g = report.get("generator_heldout")
-    if g:
-        lines.append(
-            f"generator on {g['rows']} held-out triples: token F1 {g['token_f1']:.3f} "
-            f"[{g['token_f1_ci'][0]:.3f}, {g['token_f1_ci'][1]:.3f}], ROUGE-L {g['rouge_l']:.3f} "
-            f"[{g['rouge_l_ci'][0]:.3f}, {g['rouge_l_ci'][1]:.3f}] against the human rationales"
-        )
-    return "\n".join(lines)
-
-
-def quality_markdown(report: dict[str, Any]) -> str:
-    """The README's reasoning-quality table, rendered from reasoning_quality.json."""
-    sets = [
-        (k, v)
-        for k, v in (
-            ("training reasonings (augmentation)", report.get("training_reasonings")),
-            ("Q→RA reasonings at test", report.get("qra_test_reasonings")),
-        )
-        if v
-    ]
-
-    def ci(x: list[float], scale: float = 1.0, fmt: str = ".3f") -> str:
-        return f"[{x[0] * scale:{fmt}}, {x[1] * scale:{fmt}}]"
-
-    def group(r: dict[str, Any], name: str) -> str:
-        g = r["informativeness"]["groups"][name]
-        if not g["n"]:
-            return "—"
-        return f"{g['accuracy_text_only']:.2f} → {g['accuracy_text_and_reasoning']:.2f} (n = {g['n']:,})"
-
-    rows = [
-        ("rows", lambda r: f"{r['rows']:,}"),
-        (
-            "median length (p90), tokens",
-            lambda r: f"{r['length_tokens']['median']:.0f} ({r['length_tokens']['p90']:.0f})",
-        ),
-        (
-            "cut at the token limit",
-            lambda r: "n/a" if r["cut_at_limit"] is None else f"{r['cut_at_limit']:.1%}",
-        ),
-        ("repetitive", lambda r: f"{r['repetitive']:.1%}"),
-        ("distinct-1 / distinct-2", lambda r: f"{r['distinct_1']:.3f} / {r['distinct_2']:.3f}"),
-        (
-            "most frequent reasoning",
-            lambda r: f"{r['most_frequent'][0]['count']}× “{r['most_frequent'][0]['reasoning'][:50]}”",
-        ),
-        ("names the gold emotion (leaks)", lambda r: f"{r['leaks_gold']:.1%}"),
-        ("names another emotion", lambda r: f"{r['names_other_emotion']:.1%}"),
-        ("grounding: content words from the text", lambda r: f"{r['grounding']:.3f} {ci(r['grounding_ci'])}"),
-        (
-            "quotes the text's cue (rows with one)",
-            lambda r: (
-                f"{r['quotes_cue']:.1%} {ci(r['quotes_cue_ci'], 100, '.1f')} ({r['rows_with_a_cue']:,})"
-            ),
-        ),
-        ("simulator accuracy, leaking rows: text → text + reasoning", lambda r: group(r, "leaking")),
-        ("simulator accuracy, other rows: text → text + reasoning", lambda r: group(r, "not_leaking")),
-        (
-            "LAS (points)",
-            lambda r: (
-                f"{r['informativeness']['las'] * 100:+.1f} {ci(r['informativeness']['las_ci'], 100, '+.1f')}"
-            ),
-        ),
-    ]
-    lines = [
-        f"Experiment `{report['experiment']}`, code `{report['code_version']}`; 95% percentile-bootstrap intervals over "
-        "rows. Simulator: TF-IDF + logistic regression, cross-fitted on the training reasonings (5 folds) and, for "
-        "the test reasonings, trained on the training reasonings.",
-        "",
-        "| metric | " + " | ".join(name for name, _ in sets) + " |",
-        "|---|" + "---|" * len(sets),
-    ]
-    lines += [f"| {label} | " + " | ".join(f(r) for _, r in sets) + " |" for label, f in rows]
-    g = report.get("generator_heldout")
-    if g:
-        lines += [
-            "",
-            f"The generator on its {g['rows']} held-out triples (FLAN/e-SNLI, never trained on), against the human "
-            f"rationales: token F1 {g['token_f1']:.3f} [{g['token_f1_ci'][0]:.3f}, {g['token_f1_ci'][1]:.3f}], "
-            f"ROUGE-L {g['rouge_l']:.3f} [{g['rouge_l_ci'][0]:.3f}, {g['rouge_l_ci'][1]:.3f}]; median "
-            f"{g['generated']['median_words']:.0f} words against the humans' {g['human']['median_words']:.0f}, "
-            f"{g['generated']['cut_at_limit']:.0%} cut at the token limit, repetitive {g['generated']['repetitive']:.0%} "
-            f"(human {g['human']['repetitive']:.0%}), distinct-2 {g['generated']['distinct_2']:.3f} (human "
-            f"{g['human']['distinct_2']:.3f}).",
-        ]
-    return "\n".join(lines)
 
 
 # --- paired comparison of two reasoning sets for the same rows (engines, generator candidates) -----------

@@ -188,7 +188,7 @@ def experiment_report(results_dir: Path) -> str:
     out = [REPORT_HEADER + f"# Experiment `{results_dir.name}`: results\n\n" + body.strip() + "\n"]
     quality = _json_or_none(results_dir / "reasoning_quality.json")
     if quality is not None:
-        from reasoning_infused.analysis.quality import quality_markdown
+        from reasoning_infused.analysis.quality_tables import quality_markdown
 
         out.append("\n## Reasoning quality\n\n" + quality_markdown(quality).strip() + "\n")
     for path in sorted(results_dir.glob("engine_check_*.json")):
