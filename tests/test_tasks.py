@@ -152,14 +152,17 @@ def test_the_default_task_keeps_the_committed_keys_and_prompts():
 @pytest.mark.slow
 def test_a_users_two_input_three_label_task_runs_the_smoke_study_end_to_end(tmp_path):
     """The issue's acceptance command on a task the repository does not ship: generator, augmentation, the
-    three classifiers, evaluation, analysis; results and the explorer's table use the task's labels."""
+    three classifiers, evaluation, analysis and every notebook; results and the explorer's table use the task's
+    labels."""
     from reasoning_infused.analysis.explorer_table import explorer_table
     from reasoning_infused.cli import main
     from reasoning_infused.experiment.config import load_profile
 
     path = toy_task(tmp_path)
-    assert main(["study", "--profile", "smoke", "--task", str(path), "--no-notebooks"]) == 0
+    assert main(["study", "--profile", "smoke", "--task", str(path)]) == 0
     p = load_profile("smoke", [f"data.task={path.resolve()}"])
+    executed = sorted((p.scratch_dir / "notebooks").glob("*.ipynb"))
+    assert [x.name[:2] for x in executed] == ["01", "02", "03", "04", "05", "06"]
     m = json.loads((p.results_dir / "metrics.json").read_text())
     assert m["task"] == "toy" and m["labels"] == ["agree", "disagree", "unrelated"]
     assert set(m["classifiers"]) >= {"qa", "qra", "qar", "qra_constrained", "majority", "tfidf_same_examples"}

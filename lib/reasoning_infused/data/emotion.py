@@ -98,10 +98,12 @@ class SplitSummary:
 
 
 def summarize_emotion(splits: dict[str, Dataset]) -> list[SplitSummary]:
+    """Rows and class counts per split (any task: its label names); `matches_known` compares them with
+    dair-ai/emotion's published counts, so it is true only for that data set."""
     out = []
     for split, ds in splits.items():
         c = Counter(ds["label"])
-        counts = {name: c.get(i, 0) for i, name in enumerate(LABELS)}
+        counts = {name: c.get(i, 0) for i, name in enumerate(ds.features["label"].names)}
         out.append(SplitSummary(split, len(ds), counts, counts == KNOWN_EMOTION_COUNTS.get(split)))
     return out
 
