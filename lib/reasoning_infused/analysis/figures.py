@@ -387,3 +387,17 @@ def training_length_plot(curve: list[dict[str, Any]], path: Path):
         ax.set_xlabel("training examples (optimizer steps)")
     fig.suptitle("Training length: accuracy per seed (dots) and mean; gap with its t-interval", fontsize=9)
     return _save(fig, path), fig
+
+
+def shift_heatmap(df: pd.DataFrame, path: Path, title: str, fmt: str = "+.2f"):
+    """A table of changes (Q->RA minus Q->A: confusion shares, per-class gains) as a heatmap centred on 0: red
+    grows, blue shrinks."""
+    values = df.astype(float)
+    bound = float(np.nanmax(np.abs(values.to_numpy()))) or 1.0
+    fig, ax = plt.subplots(figsize=(1.1 * len(values.columns) + 2.5, 0.55 * len(values) + 1.6))
+    sns.heatmap(
+        values, annot=True, fmt=fmt, cmap="RdBu_r", vmin=-bound, vmax=bound, center=0, ax=ax, cbar=False
+    )
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="y", rotation=0)
+    return _save(fig, path), fig
