@@ -128,7 +128,8 @@ def test_engine_check_compares_both_places_that_generate(smoke_study, capsys):
     decoded by int8, paired comparisons on validation, a verdict; written where the docs say."""
     import json
 
-    from reasoning_infused.tools.engine_check import engine_check, engine_check_table
+    from reasoning_infused.analysis.tables import engine_check_table
+    from reasoning_infused.tools.engine_check import engine_check
 
     p = smoke_study["profile"]
     report = engine_check(p, "ct2-int8", bootstrap_samples=50, in_process=True)

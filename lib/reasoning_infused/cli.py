@@ -305,7 +305,8 @@ def cmd_quality(args) -> int:
 
 
 def cmd_engine_check(args) -> int:
-    from reasoning_infused.tools.engine_check import engine_check, engine_check_table
+    from reasoning_infused.analysis.tables import engine_check_table
+    from reasoning_infused.tools.engine_check import engine_check
 
     p = _profile(args)
     report = engine_check(p, args.backend, profile_arg=args.profile)

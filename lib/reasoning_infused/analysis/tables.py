@@ -245,3 +245,62 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
         return x
 
     return df.map(cell)
+
+
+def engine_check_table(report: dict[str, Any]) -> str:
+    """A Markdown list (readable in a terminal too): every paired difference, the times and the verdict."""
+
+    def pts(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:+.1f}"
+
+    def ci(c: list[float | None]) -> str:
+        return "[n/a]" if c[0] is None else f"[{100 * c[0]:+.1f}, {100 * c[1]:+.1f}]"
+
+    def secs(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.0f} s"
+
+    a, t = report["augmentation"], report["generation_seconds"]
+    lines = [
+        f"`{report['backend']}` against `{report['reference']}` on the default profile ({report['split']} only; "
+        "candidate − reference in points with paired 95% bootstrap intervals; code "
+        f"`{report['code_version']}`):",
+        f"- augmentation of the {a['rows']:,} training rows: {a['identical_reasonings']:,} reasonings identical; "
+        f"generation {secs(t['augment_reference'])} → {secs(t['augment_candidate'])} (each artifact's own run)",
+    ]
+    for k in ("leaks_gold", "grounding", "repetitive", "cut_at_limit"):
+        lines.append(f"  - {k.replace('_', ' ')}: {pts(a[k]['difference'])} {ci(a[k]['ci'])}")
+    lo, hi = a["n_tokens"]["ci"]
+    lines.append(f"  - mean length: {a['n_tokens']['difference']:+.2f} tokens [{lo:+.2f}, {hi:+.2f}]")
+    las = a["las"]
+    lines.append(
+        f"  - LAS: {100 * las['las_reference']:+.1f} → {100 * las['las_candidate']:+.1f}, "
+        f"{pts(las['difference'])} {ci(las['ci'])}"
+    )
+    for part, title in (
+        ("augmentation_qra_validation", "Q→RA trained on the candidate's reasonings"),
+        ("inference_qra_validation", "the default Q→RA decoded by the candidate"),
+    ):
+        r = report[part]
+        extra = (
+            f"; prediction {secs(t['qra_validation_reference'])} → {secs(t['qra_validation_candidate'])} "
+            "(generation and label scoring, each artifact's own run)"
+            if part == "inference_qra_validation"
+            else ""
+        )
+        lines.append(f"- {title}: {r['identical_generations']:,} of {r['rows']:,} outputs identical{extra}")
+        for name in ("free", "constrained"):
+            v = r[name]
+            lines.append(
+                f"  - {name}: accuracy {v['accuracy_reference']:.3f} → {v['accuracy_candidate']:.3f}, "
+                f"{pts(v['accuracy_difference'])} {ci(v['accuracy_difference_ci'])}, McNemar p = "
+                f"{v['mcnemar']['p_value']:.3g}"
+            )
+    lines.append(
+        "- **within noise: "
+        + (
+            "yes**"
+            if report["within_noise"]
+            else "no** (" + ", ".join(report["intervals_excluding_zero"]) + ")"
+        )
+    )
+    return "\n".join(lines)

@@ -192,7 +192,7 @@ def experiment_report(results_dir: Path) -> str:
 
         out.append("\n## Reasoning quality\n\n" + quality_markdown(quality).strip() + "\n")
     for path in sorted(results_dir.glob("engine_check_*.json")):
-        from reasoning_infused.tools.engine_check import engine_check_table
+        from reasoning_infused.analysis.tables import engine_check_table
 
         out.append(
             f"\n## Generation engine check ({path.stem[13:]})\n\n"
