@@ -294,14 +294,13 @@ def ablation_forest(arms: dict[str, dict[str, Any]], path: Path, set_name: str =
             ax.plot(m["mean"] * 100, y, "D", color="black", ms=6)
         # the same difference on the log-odds scale (the mean accuracies' logits): near the ceiling a gap in
         # points compresses, in log-odds it does not
-        accs = [
-            (
-                seed["sets"][set_name]["classifiers"][s["first"]]["accuracy"],
-                seed["sets"][set_name]["classifiers"][s["second"]]["accuracy"],
-            )
-            for seed in arms[arm]["per_seed"]
-            if s["second"] in seed["sets"][set_name]["classifiers"]
-        ]
+        accs = []
+        for seed in arms[arm][
+            "per_seed"
+        ]:  # (an arm file without per-classifier accuracies: no log-odds point)
+            clf = seed["sets"][set_name].get("classifiers", {})
+            if s["first"] in clf and s["second"] in clf:
+                accs.append((clf[s["first"]]["accuracy"], clf[s["second"]]["accuracy"]))
         if accs:
             first = sum(a for a, _ in accs) / len(accs)
             second = sum(b for _, b in accs) / len(accs)
