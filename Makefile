@@ -31,7 +31,7 @@ lock:
 	python3 -m pip install -q uv
 	printf 'accelerate==1.15.0\ntorch==2.13.0+cpu\n' > .lock-constraints.txt
 	uv pip compile pyproject.toml --extra test --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
-	  --exclude-newer $(EXCLUDE_NEWER) -c .lock-constraints.txt --find-links /opt/wheels --no-header \
+	  --exclude-newer $(EXCLUDE_NEWER) -c .lock-constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels,) --no-header \
 	  --no-emit-package reasoning-infused -o $(LOCK).tmp
 	rm .lock-constraints.txt
 	( echo '# Exact versions of every package (make lock writes it; make setup installs it).'; \
