@@ -118,12 +118,13 @@ def task_of_results(results_dir: Path) -> Task | None:
 
 
 def experiment_task(results_dir: Path) -> str:
-    """The task an experiment's results are on, by name (metrics.json records it; older results: emotion)."""
+    """The task an experiment's results are on, by name (metrics.json records it; results written before tasks
+    existed are emotion's); "task unknown" when metrics.json is missing or unreadable, never a guess."""
     path = Path(results_dir) / "metrics.json"
     try:
         return json.loads(path.read_text()).get("task", "emotion")
     except (OSError, json.JSONDecodeError):
-        return "emotion"
+        return "task unknown"
 
 
 def explorer_table(results_dir: Path, split: str = "test") -> pd.DataFrame:

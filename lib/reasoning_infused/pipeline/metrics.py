@@ -21,6 +21,15 @@ def _encode(labels: list[str | None], names: list[str] | None = None) -> np.ndar
     return np.array([index.get(x, -1) if x is not None else -1 for x in labels])
 
 
+def _label_ids(
+    labels: list[str] | None, label_space: list[str] | None
+) -> tuple[list[str], list[str], list[int]]:
+    """(the task's labels, the set's label space (default: all of them), the space's ids among the labels)."""
+    names = list(labels or LABELS)
+    space = list(label_space or names)
+    return names, space, [names.index(x) for x in space]
+
+
 def _encode_gold(gold: list[str], names: list[str] | None) -> np.ndarray:
     g = _encode(gold, names)
     if (g == -1).any():
@@ -92,10 +101,8 @@ def classification_metrics(
     """All metrics of one classifier on one set. `labels`: the task's labels (emotion's by default);
     `label_space`: the classes the set has (ISEAR: 4); a prediction outside it, or a parse failure, is an
     error."""
-    names = list(labels or LABELS)
-    label_space = label_space or names
+    names, label_space, ids = _label_ids(labels, label_space)
     g, p = _encode_gold(gold, names), _encode(pred, names)
-    ids = [names.index(x) for x in label_space]
     correct = (g == p).astype(float)
     prec, rec, f1, sup = precision_recall_fscore_support(g, p, labels=ids, zero_division=0)
     cm = confusion_matrix(g, p, labels=list(range(len(names))) + [-1])  # last column: parse failures
@@ -154,9 +161,7 @@ def paired_bootstrap_difference(
     """Difference second minus first (b - a) in accuracy and macro-F1 with a percentile interval from a *paired*
     bootstrap: both classifiers are scored on the same resampled rows, so the interval reflects the variance of
     the difference, not of each classifier alone."""
-    names = list(labels or LABELS)
-    label_space = label_space or names
-    ids = [names.index(x) for x in label_space]
+    names, label_space, ids = _label_ids(labels, label_space)
     g, a, b = _encode_gold(gold, names), _encode(pred_a, names), _encode(pred_b, names)
     n = len(g)
     rng = np.random.default_rng(seed + 2)
