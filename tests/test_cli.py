@@ -76,6 +76,7 @@ def test_every_report_regenerates_byte_for_byte_from_the_committed_results(monke
     gives the same bytes (no report is edited by hand, none lags behind its results)."""
     from reasoning_infused.base.locations import REPO_ROOT
     from reasoning_infused.study.ablation_plan import load_ablation
+    from reasoning_infused.study.ablation_results import study_summary
     from reasoning_infused.study.report import ablation_report, experiment_report, sweep_report
 
     results = REPO_ROOT / "results"
@@ -90,6 +91,12 @@ def test_every_report_regenerates_byte_for_byte_from_the_committed_results(monke
     for study_yaml in sorted((REPO_ROOT / "ablations").glob("*.yaml")):
         abl = load_ablation(study_yaml)
         assert ablation_report(abl) == (abl.results_dir / "REPORT.md").read_text(), study_yaml
+        # summary.json too (all but its provenance): `report --all` leaves it untouched when nothing changed
+        fresh = json.loads(json.dumps(study_summary(abl)))
+        committed = json.loads((abl.results_dir / "summary.json").read_text())
+        for d in (fresh, committed):
+            d.pop("code_version"), d.pop("written_at")
+        assert fresh == committed, study_yaml
         checked += 1
     assert checked >= 5
     # the README's tables are generated the same way, between their markers

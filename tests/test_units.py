@@ -696,3 +696,52 @@ def test_training_length_table_sentence_and_figure_come_from_the_curve(tmp_path)
         "2,000\n125 steps",
         "4,000\n250 steps",
     ]
+
+
+def test_training_budget_line_reads_steps_and_supervised_tokens_from_the_records():
+    from reasoning_infused.study.ablation_report import training_budget_line
+
+    def clf(role, steps, tokens, epochs=1.0):
+        return {"role": role, "optimizer_steps": steps, "supervised_tokens_per_epoch": tokens, "num_epochs": epochs}
+
+    records = [
+        {"seed": 0, "classifiers": {"qa": clf("control", 125, 8000), "qra": clf("arm", 125, 40000)}},
+        {"seed": 1, "classifiers": {"qa": clf("control", 125, 8000), "qra": clf("arm", 126, 42000)}},
+    ]
+    line = training_budget_line(records)
+    assert line.startswith("**Training** (per-row records, seeds 0, 1): ")
+    assert "Q→A (the control): 125 optimizer steps, 1 epoch, 8,000 supervised tokens per epoch" in line
+    assert "Q→RA (the arm): 125–126 optimizer steps, 1 epoch, 40,000–42,000 supervised tokens per epoch" in line
+    assert "Q→A's supervised tokens per epoch are 19.5% of Q→RA's" in line  # 8,000 / 41,000
+    records[0]["classifiers"]["qa"]["num_epochs"] = 2.0
+    assert "1/2 epochs" in training_budget_line(records)
+    assert training_budget_line([]) == ""
+
+
+def test_the_answer_rows_say_what_is_not_run_and_end_with_the_papers_numbers(tmp_path, monkeypatch):
+    import json
+
+    from reasoning_infused.analysis.figures import answer_forest
+    from reasoning_infused.study import report
+
+    monkeypatch.setenv("RI_RESULTS_DIR", str(tmp_path))
+    arm = {
+        "per_seed": [
+            {"sets": {"test": {"classifiers": {"qa": {"accuracy": a}, "qra_selected": {"accuracy": b}}}}}
+            for a, b in ((0.8, 0.6), (0.82, 0.64))
+        ],
+        "summary": {"test:qra_selected-qa": {"accuracy_difference_seeds_x_rows": {"ci": [-0.21, -0.17]}}},
+    }
+    (tmp_path / "ablations" / "qra_gap").mkdir(parents=True)
+    (tmp_path / "ablations" / "qra_gap" / "seeds.json").write_text(json.dumps(arm))
+    rows = report.answer_rows()
+    first, paper = rows[0], rows[-1]
+    assert first["seeds"] == 2 and abs(first["difference"] + 0.19) < 1e-9 and first["ci"] == [-0.21, -0.17]
+    assert abs(first["error_ratio"] - (1 - 0.62) / (1 - 0.81)) < 1e-9
+    assert paper.get("paper") and paper["ci"] is None and abs(paper["difference"] - 0.087) < 1e-9
+    table = report.answer_table(rows).splitlines()
+    assert table[2] == "| emotion | generated (the paper's method) | 2 | 0.810 | 0.620 | -19.0 [-21.0, -17.0] | -0.96 | 2.00 |"
+    assert sum("not run yet" in line for line in table) == len(report.ANSWER_ROWS) - 1
+    assert table[-1].endswith("| +8.7 (no interval reported) | +0.35 | 0.83 |")
+    path, fig = answer_forest(rows, tmp_path / "answer.png")
+    assert path.exists() and len(fig.axes[0].get_yticklabels()) == len(rows)

@@ -205,9 +205,13 @@ def cmd_report(args) -> int:
             write_report(abl.results_dir / "REPORT.md", ablation_report(abl))
         readme = REPO_ROOT / "README.md"
         if "<!-- ANSWER:START -->" in readme.read_text():
-            from reasoning_infused.study.report import answer_table, notebook_table
+            from reasoning_infused.analysis.figures import answer_forest
+            from reasoning_infused.base.locations import figures_root
+            from reasoning_infused.study.report import answer_rows, answer_table, notebook_table
 
-            _write_readme(str(readme), answer_table(), "ANSWER")
+            rows = answer_rows()
+            answer_forest(rows, figures_root() / "answer.png")
+            _write_readme(str(readme), answer_table(rows), "ANSWER")
             _write_readme(str(readme), notebook_table(results_root() / "default"), "NOTEBOOKS")
         return 0
     if args.ablation:

@@ -400,3 +400,38 @@ def shift_heatmap(df: pd.DataFrame, path: Path, title: str, fmt: str = "+.2f"):
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="y", rotation=0)
     return _save(fig, path), fig
+
+
+def answer_forest(rows: list[dict[str, Any]], path: Path):
+    """The README's answer as a picture: per task and source of reasonings (`study.report.answer_rows`), the
+    reasoning-infused classifier minus Q->A in points with its seeds x rows 95% interval, and the same difference on
+    the log-odds scale; one colour per task; the paper's reported difference (no interval) as an open marker; rows
+    not run yet are listed without a point."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows if not r.get("paper")))
+    colors = dict(zip(tasks, sns.color_palette("colorblind", len(tasks)), strict=True))
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(11, 0.5 * len(rows) + 1.8), sharey=True, gridspec_kw={"width_ratios": [3, 1.3]}
+    )
+    labels = []
+    for y, r in enumerate(rows):
+        seeds = "" if r.get("paper") else (f", {r['seeds']} seeds" if r["seeds"] else ", not run yet")
+        labels.append(f"{r['task']}: {r['reasonings']}{seeds}")
+        if "difference" not in r:
+            continue
+        color = "0.3" if r.get("paper") else colors[r["task"]]
+        face = "white" if r.get("paper") or r.get("interim") else color
+        if r.get("ci"):
+            ax.plot([r["ci"][0] * 100, r["ci"][1] * 100], [y, y], color=color, lw=3, alpha=0.6)
+        ax.plot(r["difference"] * 100, y, "D", ms=7, color=color, markerfacecolor=face)
+        ax2.plot(r["log_odds"], y, "s", ms=7, color=color, markerfacecolor=face)
+    for a in (ax, ax2):
+        a.axvline(0, color="gray", ls="--")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("with reasoning − Q→A, test accuracy\n(points; bar: 95% seeds × rows interval)", fontsize=9)
+    ax2.set_xlabel("the same, log-odds", fontsize=9)
+    fig.suptitle(
+        "Does training on a reasoning before the answer help? SmolLM2-135M (open marker: the paper, Llama-3.2-1B)",
+        fontsize=10,
+    )
+    return _save(fig, path), fig

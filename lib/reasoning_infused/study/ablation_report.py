@@ -21,8 +21,62 @@ def _newest(arms: dict[str, dict[str, Any]]) -> str:
     return f"newest arm written {at} by code `{code}`"
 
 
-def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -> str:
-    """The README's ablation section from results/ablations/<study>/ (finished arms only; planned ones listed)."""
+# a trained classifier by its training format (its decodings are named elsewhere)
+TRAINED_NAMES = {"qa": "Q→A", "qra": "Q→RA", "qar": "Q→AR", "multitask": "multi-task"}
+
+
+def _span(values: list[int]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+
+
+def training_budget_line(records: list[dict[str, Any]]) -> str:
+    """What each classifier of an arm was trained on, read from its per-row records (one per seed): optimizer
+    steps, epochs and supervised tokens per epoch (a range when the seeds differ), and Q->A's supervised tokens as
+    a share of each other classifier's (how much more a reasoning-infused example asks the loss to fit). Empty
+    without records."""
+    if not records:
+        return ""
+    per: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        for variant, c in rec["classifiers"].items():
+            per.setdefault(variant, []).append(c)
+    parts = []
+    for variant, cs in per.items():
+        epochs = sorted({float(c["num_epochs"]) for c in cs})
+        parts.append(
+            f"{TRAINED_NAMES.get(variant, variant)} ({'the control' if cs[0].get('role') == 'control' else 'the arm'}): "
+            f"{_span([c['optimizer_steps'] for c in cs])} optimizer steps, "
+            f"{'/'.join(f'{e:g}' for e in epochs)} epoch{'s' if epochs != [1.0] else ''}, "
+            f"{_span([c['supervised_tokens_per_epoch'] for c in cs])} supervised tokens per epoch"
+        )
+    qa = per.get("qa")
+    shares = []
+    if qa:
+        qa_tokens = fmean(c["supervised_tokens_per_epoch"] for c in qa)
+        for variant, cs in per.items():
+            if variant != "qa":
+                share = qa_tokens / fmean(c["supervised_tokens_per_epoch"] for c in cs)
+                shares.append(
+                    f"Q→A's supervised tokens per epoch are {percent(share)} of "
+                    f"{TRAINED_NAMES.get(variant, variant)}'s"
+                )
+    seeds = ", ".join(str(r["seed"]) for r in records)
+    return (
+        f"**Training** (per-row records, seed{'s' if len(records) > 1 else ''} {seeds}): "
+        + "; ".join(parts)
+        + (". " + "; ".join(shares) if shares else "")
+        + "."
+    )
+
+
+def ablation_section(
+    summary: dict[str, Any],
+    arms: dict[str, dict[str, Any]],
+    records: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
+    """The README's ablation section from results/ablations/<study>/ (finished arms only; planned ones listed);
+    `records` (arm -> its per-row records) adds what each classifier was trained on."""
     study = summary["study"]
     out = [
         f"## Ablations (`ablations/{study}.yaml`)",
@@ -75,6 +129,9 @@ def ablation_section(summary: dict[str, Any], arms: dict[str, dict[str, Any]]) -
         ]
         out += arm_table(r)
         out += ["", "`*`: the Q→RA decoding that validation selected for that seed.", ""]
+        budget = training_budget_line((records or {}).get(name, []))
+        if budget:
+            out += [budget, ""]
     if summary.get("stale"):
         out.append(
             "Not reported (stored results no longer match the study's declaration or settings): "
@@ -396,6 +453,7 @@ def arm_story(
     reference: dict[str, Any] | None = None,
     verdicts: list[dict[str, Any]] | None = None,
     other_references: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> str:
     """One arm as notebook 06 tells it: hypothesis, the preregistered outcome, the result table, the result in
     words (each selected-decoding comparison's mean over seeds, where its t-interval lies, and the shift against
@@ -438,6 +496,9 @@ def arm_story(
         words.append(text)
     if words:
         out += ["**Result.** " + "; ".join(words) + ".", ""]
+    budget = training_budget_line(records or [])
+    if budget:
+        out += [budget, ""]
     if verdicts and not r.get("partial"):
         out += [*verdict_lines(verdicts), ""]
     return "\n".join(out)

@@ -82,9 +82,16 @@ def training_length_curve(abl: Ablation, done: dict[str, dict[str, Any]]) -> lis
 
 
 def write_summary(abl: Ablation) -> dict[str, Any]:
-    """summary.json from the current arm files, and the forest plot."""
+    """summary.json from the current arm files, and the forest plot. An unchanged summary is not rewritten (only
+    its provenance, the code version and time, would differ), so regenerating the reports changes no file."""
     summary = study_summary(abl)
-    write_json(abl.results_dir / "summary.json", summary)
+    path = abl.results_dir / "summary.json"
+    provenance = ("code_version", "written_at")
+    old = json.loads(path.read_text()) if path.exists() else None
+    if old is None or {k: v for k, v in old.items() if k not in provenance} != {
+        k: v for k, v in json.loads(json.dumps(summary)).items() if k not in provenance
+    }:
+        write_json(path, summary)
     done = arm_results(abl).done
     if done:
         from reasoning_infused.analysis.figures import ablation_forest

@@ -209,6 +209,18 @@ def sweep_report(result: dict[str, Any]) -> str:
     return REPORT_HEADER + "# Generator sweep\n\n" + sweep_markdown(result).strip() + "\n"
 
 
+def arm_records(abl, arms: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The committed per-row records of these arms' finished seeds (arm -> records, seed order)."""
+    from reasoning_infused.study.ablation_record import read_record
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for arm in abl.arms:
+        if arm.name in arms:
+            seeds = [s["seed"] for s in arms[arm.name]["per_seed"]]
+            out[arm.name] = [r for r in (read_record(abl, arm, seed) for seed in seeds) if r is not None]
+    return out
+
+
 def ablation_report(abl) -> str:
     """results/ablations/<study>/REPORT.md: every arm's table, verdict and reading, from the arm files."""
     from reasoning_infused.study.ablation_report import ablation_section
@@ -217,7 +229,7 @@ def ablation_report(abl) -> str:
 
     found = arm_results(abl)
     arms = {**found.done, **found.interim}  # a stopped arm's finished seeds are marked as interim
-    section = ablation_section(study_summary(abl), arms)
+    section = ablation_section(study_summary(abl), arms, arm_records(abl, arms))
     strict = strict_section(abl, found.done) if found.done else ""
     return REPORT_HEADER + f"# Ablation study `{abl.study}`\n\n" + section.strip() + "\n\n" + strict
 
@@ -270,40 +282,64 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def answer_table() -> str:
-    """The README's first table: for each task and source of reasonings, Q->A and the reasoning-infused
-    classifier (accuracy over seeds), their difference with its seeds x rows 95% interval, the same difference on
-    the log-odds scale and as an error ratio, and how many seeds it rests on; rows not run yet say so."""
+def answer_rows() -> list[dict[str, Any]]:
+    """The rows of the README's answer, computed from the arm files: for each task and source of reasonings, Q->A
+    and the reasoning-infused classifier (accuracy, mean over seeds), their difference in points with its seeds x
+    rows 95% interval, the same difference on the log-odds scale and as an error ratio, and how many seeds it
+    rests on (`seeds` 0: not run yet). The paper's reported numbers close the list (`paper`: True, no interval)."""
     from statistics import fmean
 
+    rows: list[dict[str, Any]] = []
+    for study, arm, task, source, comp in ANSWER_ROWS:
+        row: dict[str, Any] = {"task": task, "reasonings": source, "study": study, "arm": arm, "seeds": 0}
+        r, partial = _arm_file(study, arm)
+        if r is not None:
+            tests = [s["sets"]["test"]["classifiers"] for s in r["per_seed"]]
+            qa, other = fmean(t["qa"]["accuracy"] for t in tests), fmean(t[comp]["accuracy"] for t in tests)
+            sr = r["summary"].get(f"test:{comp}-qa", {}).get("accuracy_difference_seeds_x_rows")
+            row.update(seeds=len(tests), interim=partial, qa=qa, other=other, ci=sr["ci"] if sr else None)
+        rows.append(row)
+    p = PAPER_REPORTED
+    rows.append(
+        {
+            "task": "emotion, the paper (Llama-3.2-1B)",
+            "reasonings": "generated",
+            "seeds": 0,
+            "paper": True,
+            "qa": p["qa"],
+            "other": p["qra"],
+            "ci": None,
+        }
+    )
+    for row in rows:
+        if "qa" in row:
+            row["difference"] = row["other"] - row["qa"]
+            row["log_odds"] = _logit(row["other"]) - _logit(row["qa"])
+            row["error_ratio"] = (1 - row["other"]) / (1 - row["qa"])
+    return rows
+
+
+def answer_table(rows: list[dict[str, Any]] | None = None) -> str:
+    """The README's first table (`answer_rows`, as markdown); rows not run yet say so."""
     lines = [
         "| task | reasonings | seeds | Q→A | with reasoning | difference, points [95% seeds × rows] | log-odds | error ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for study, arm, task, source, comp in ANSWER_ROWS:
-        r, partial = _arm_file(study, arm)
-        if r is None:
-            lines.append(f"| {task} | {source} | — | not run yet | | | | |")
+    for row in answer_rows() if rows is None else rows:
+        if "qa" not in row:
+            lines.append(f"| {row['task']} | {row['reasonings']} | — | not run yet | | | | |")
             continue
-        tests = [s["sets"]["test"]["classifiers"] for s in r["per_seed"]]
-        qa, other = fmean(t["qa"]["accuracy"] for t in tests), fmean(t[comp]["accuracy"] for t in tests)
-        sm = r["summary"].get(f"test:{comp}-qa", {})
-        sr = sm.get("accuracy_difference_seeds_x_rows")
-        diff = f"{(other - qa) * 100:+.1f}"
-        if sr:
-            diff += f" [{sr['ci'][0] * 100:+.1f}, {sr['ci'][1] * 100:+.1f}]"
-        seeds = f"{len(tests)}" + (" (interim)" if partial else "")
-        ratio = (1 - other) / (1 - qa)
-        lines.append(
-            f"| {task} | {source} | {seeds} | {qa:.3f} | {other:.3f} | {diff} | {_logit(other) - _logit(qa):+.2f} | "
-            f"{ratio:.2f} |"
+        diff = f"{row['difference'] * 100:+.1f}"
+        diff += (
+            f" [{row['ci'][0] * 100:+.1f}, {row['ci'][1] * 100:+.1f}]"
+            if row["ci"]
+            else (" (no interval reported)" if row.get("paper") else "")
         )
-    p = PAPER_REPORTED
-    lines.append(
-        f"| emotion, the paper (Llama-3.2-1B) | generated | — | {p['qa']:.3f} | {p['qra']:.3f} | "
-        f"{(p['qra'] - p['qa']) * 100:+.1f} (no interval reported) | {_logit(p['qra']) - _logit(p['qa']):+.2f} | "
-        f"{(1 - p['qra']) / (1 - p['qa']):.2f} |"
-    )
+        seeds = "—" if row.get("paper") else f"{row['seeds']}" + (" (interim)" if row.get("interim") else "")
+        lines.append(
+            f"| {row['task']} | {row['reasonings']} | {seeds} | {row['qa']:.3f} | {row['other']:.3f} | {diff} | "
+            f"{row['log_odds']:+.2f} | {row['error_ratio']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
