@@ -119,3 +119,27 @@ def test_heldout_generator_report_on_the_smoke_generator(smoke_study):
     assert set(r["sources"]) <= {"ecqa", "esnli"}
     assert 0 <= r["token_f1_ci"][0] <= r["token_f1"] <= r["token_f1_ci"][1] <= 1
     assert 0 <= r["rouge_l"] <= 1 and len(r["examples"]) == 3
+
+
+def test_another_tasks_report_has_no_emotional_cue_and_its_tables_name_labels():
+    from reasoning_infused.analysis.quality_tables import quality_markdown, quality_table
+    from reasoning_infused.data.task import load_task
+
+    esnli = load_task("esnli")
+    rows = [
+        {
+            "text": f"Premise: i feel so lonely {i}\nHypothesis: x",
+            "label": esnli.labels[i % 3],
+            "reasoning": "lonely",
+        }
+        for i in range(30)
+    ]
+    r = quality_report(rows, bootstrap_samples=20, task=esnli)
+    assert (
+        r["quotes_cue"] is None and r["rows_with_a_cue"] == 0
+    )  # "feel" is the emotion task's cue, not this one's
+    report = {"experiment": "e", "code_version": "c", "task": "esnli", "training_reasonings": r}
+    assert "names the gold label (leaks)" in quality_markdown(report)
+    assert "n/a (the task declares no cue)" in quality_markdown(report)
+    assert "leaks the gold label" in quality_table(report)
+    assert "names the gold emotion (leaks)" in quality_markdown({**report, "task": "emotion"})

@@ -702,7 +702,12 @@ def test_training_budget_line_reads_steps_and_supervised_tokens_from_the_records
     from reasoning_infused.study.ablation_report import training_budget_line
 
     def clf(role, steps, tokens, epochs=1.0):
-        return {"role": role, "optimizer_steps": steps, "supervised_tokens_per_epoch": tokens, "num_epochs": epochs}
+        return {
+            "role": role,
+            "optimizer_steps": steps,
+            "supervised_tokens_per_epoch": tokens,
+            "num_epochs": epochs,
+        }
 
     records = [
         {"seed": 0, "classifiers": {"qa": clf("control", 125, 8000), "qra": clf("arm", 125, 40000)}},
@@ -711,7 +716,9 @@ def test_training_budget_line_reads_steps_and_supervised_tokens_from_the_records
     line = training_budget_line(records)
     assert line.startswith("**Training** (per-row records, seeds 0, 1): ")
     assert "Q→A (the control): 125 optimizer steps, 1 epoch, 8,000 supervised tokens per epoch" in line
-    assert "Q→RA (the arm): 125–126 optimizer steps, 1 epoch, 40,000–42,000 supervised tokens per epoch" in line
+    assert (
+        "Q→RA (the arm): 125–126 optimizer steps, 1 epoch, 40,000–42,000 supervised tokens per epoch" in line
+    )
     assert "Q→A's supervised tokens per epoch are 19.5% of Q→RA's" in line  # 8,000 / 41,000
     records[0]["classifiers"]["qa"]["num_epochs"] = 2.0
     assert "1/2 epochs" in training_budget_line(records)
@@ -740,8 +747,29 @@ def test_the_answer_rows_say_what_is_not_run_and_end_with_the_papers_numbers(tmp
     assert abs(first["error_ratio"] - (1 - 0.62) / (1 - 0.81)) < 1e-9
     assert paper.get("paper") and paper["ci"] is None and abs(paper["difference"] - 0.087) < 1e-9
     table = report.answer_table(rows).splitlines()
-    assert table[2] == "| emotion | generated (the paper's method) | 2 | 0.810 | 0.620 | -19.0 [-21.0, -17.0] | -0.96 | 2.00 |"
+    assert (
+        table[2]
+        == "| emotion | generated (the paper's method) | 2 | 0.810 | 0.620 | -19.0 [-21.0, -17.0] | -0.96 | 2.00 |"
+    )
     assert sum("not run yet" in line for line in table) == len(report.ANSWER_ROWS) - 1
     assert table[-1].endswith("| +8.7 (no interval reported) | +0.35 | 0.83 |")
     path, fig = answer_forest(rows, tmp_path / "answer.png")
     assert path.exists() and len(fig.axes[0].get_yticklabels()) == len(rows)
+
+
+def test_another_tasks_report_carries_none_of_the_emotion_studys_references():
+    import json
+
+    from reasoning_infused.analysis.tables import display_name, results_table
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.report import readme_results
+
+    emotion = json.loads((REPO_ROOT / "results" / "default" / "metrics.json").read_text())
+    other = {**emotion, "task": "esnli", "ood": {}}
+    text = readme_results(other)
+    for emotion_only in ("dair-ai/emotion", "the paper reports", "16,000", "16k", "encoders"):
+        assert emotion_only not in text, emotion_only
+    assert "### Test set (task `esnli`)" in text and "### Reasoning-infused classifiers against Q→A" in text
+    assert display_name("tfidf_full_train", other) == "TF-IDF + LR, the task's full training split"
+    # the emotion study keeps its references (and its committed report, byte for byte: tests/test_cli.py)
+    assert "the paper reports +8.7 points" in readme_results(emotion) and "encoders" in results_table(emotion)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning_infused.analysis import figures
-from reasoning_infused.analysis.tables import DISPLAY_NAMES, results_frame
+from reasoning_infused.analysis.tables import DISPLAY_NAMES, is_emotion_study, results_frame
 from reasoning_infused.base.provenance import code_version, write_json
 from reasoning_infused.data.emotion import LABELS
 from reasoning_infused.data.lexicon import reasoning_support_category
@@ -362,15 +362,18 @@ def _per_class(profile, metrics, preds):
 
 
 def _accuracy(profile, metrics, preds):
+    emotion = is_emotion_study(metrics)  # the encoders' published accuracy is dair-ai/emotion's
     return figures.accuracy_bars(
         results_frame(metrics),
         profile.figures_dir / "test_accuracy.png",
-        "dair-ai/emotion test accuracy",
-        metrics["reference"]["fine_tuned_encoders_accuracy"],
+        "dair-ai/emotion test accuracy" if emotion else f"{metrics['task']} test accuracy",
+        metrics["reference"]["fine_tuned_encoders_accuracy"] if emotion else None,
     )
 
 
 def _ood(profile, metrics, preds):
+    if not metrics.get("ood"):  # a task without out-of-domain sets has nothing to draw
+        return None
     keys = [k for k in ["qa", "qra", "qra_constrained", "qar", "zero_shot", "tfidf_full_train"]]
     return figures.ood_comparison(metrics, keys, profile.figures_dir / "ood_comparison.png")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from reasoning_infused.analysis.tables import DISPLAY_NAMES, plain_name
+from reasoning_infused.analysis.tables import DISPLAY_NAMES, display_name, plain_name
 from reasoning_infused.data.emotion import LABELS
 
 # One colour per classifier in every figure (keys of DISPLAY_NAMES; also looked up by display name).
@@ -27,6 +27,7 @@ CLASSIFIER_COLORS = {
     "tfidf_full_train": "#8c564b",
 }
 _COLOR_BY_NAME = {DISPLAY_NAMES[k]: c for k, c in CLASSIFIER_COLORS.items() if k in DISPLAY_NAMES}
+_COLOR_BY_NAME[display_name("tfidf_full_train", {"task": "any other"})] = CLASSIFIER_COLORS["tfidf_full_train"]
 
 
 def classifier_color(name: str) -> str | None:

@@ -241,7 +241,12 @@ def quality_report(
     lengths = np.array([r.get("n_tokens", len(t.split())) for r, t in zip(rows, reasonings, strict=True)])
     named = [namer(t) for t in reasonings]
     ground = [grounding(r["text"], t) for r, t in zip(rows, reasonings, strict=True)]
-    cue = [quotes_cue(r["text"], t) for r, t in zip(rows, reasonings, strict=True)]
+    # the cue is the emotion task's ("feel" and the words after it); another task's texts have none to quote
+    cue = (
+        [quotes_cue(r["text"], t) for r, t in zip(rows, reasonings, strict=True)]
+        if task is None
+        else [None] * len(rows)
+    )
     ground_known = np.array([g for g in ground if g is not None])
     cue_known = np.array([c for c in cue if c is not None], dtype=bool)
     rng = np.random.default_rng(seed)

@@ -5,8 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 
+def _label_noun(report: dict[str, Any]) -> str:
+    """What the labels are called in the tables: emotions for the emotion task (older reports name no task)."""
+    return "emotion" if report.get("task", "emotion") == "emotion" else "label"
+
+
+def _cue_share(r: dict[str, Any], with_ci: bool) -> str:
+    """The share of rows whose reasoning quotes the text's cue; n/a for a task that declares no cue (e-SNLI)."""
+    if r.get("quotes_cue") is None:
+        return "n/a (the task declares no cue)"
+    ci = r.get("quotes_cue_ci")
+    interval = f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if with_ci and ci else ""
+    return (
+        f"{r['quotes_cue']:.1%}{interval} ({r['rows_with_a_cue']:,})" if with_ci else f"{r['quotes_cue']:.1%}"
+    )
+
+
 def quality_table(report: dict[str, Any]) -> str:
     """The headline metrics of each assessed set, as plain text."""
+    noun = _label_noun(report)
     lines = []
     for name in ("training_reasonings", "human_training_reasonings", "qra_test_reasonings"):
         r = report.get(name)
@@ -19,10 +36,10 @@ def quality_table(report: dict[str, Any]) -> str:
             f"  length median {r['length_tokens']['median']:.0f} tokens (p90 {r['length_tokens']['p90']:.0f}), "
             f"cut at the limit {cut}, "
             f"repetitive {r['repetitive']:.1%}, distinct-1 {r['distinct_1']:.3f}, distinct-2 {r['distinct_2']:.3f}",
-            f"  leaks the gold emotion {r['leaks_gold']:.1%}, names another {r['names_other_emotion']:.1%}",
+            f"  leaks the gold {noun} {r['leaks_gold']:.1%}, names another {r['names_other_emotion']:.1%}",
             f"  grounding {r['grounding']:.3f} [{r['grounding_ci'][0]:.3f}, {r['grounding_ci'][1]:.3f}] "
-            f"(share of content words from the text); quotes the cue {r['quotes_cue']:.1%} of {r['rows_with_a_cue']} "
-            f"rows with one",
+            f"(share of content words from the text); quotes the cue {_cue_share(r, False)} of "
+            f"{r['rows_with_a_cue']} rows with one",
             f"  LAS {inf['las'] * 100:+.1f} points [{inf['las_ci'][0] * 100:+.1f}, {inf['las_ci'][1] * 100:+.1f}] "
             f"({inf['simulator']})",
             "  most frequent: "
@@ -40,6 +57,7 @@ def quality_table(report: dict[str, Any]) -> str:
 
 def quality_markdown(report: dict[str, Any]) -> str:
     """The README's reasoning-quality table, rendered from reasoning_quality.json."""
+    noun = _label_noun(report)
     sets = [
         (k, v)
         for k, v in (
@@ -75,14 +93,12 @@ def quality_markdown(report: dict[str, Any]) -> str:
             "most frequent reasoning",
             lambda r: f"{r['most_frequent'][0]['count']}× “{r['most_frequent'][0]['reasoning'][:50]}”",
         ),
-        ("names the gold emotion (leaks)", lambda r: f"{r['leaks_gold']:.1%}"),
-        ("names another emotion", lambda r: f"{r['names_other_emotion']:.1%}"),
+        (f"names the gold {noun} (leaks)", lambda r: f"{r['leaks_gold']:.1%}"),
+        (f"names another {noun}", lambda r: f"{r['names_other_emotion']:.1%}"),
         ("grounding: content words from the text", lambda r: f"{r['grounding']:.3f} {ci(r['grounding_ci'])}"),
         (
             "quotes the text's cue (rows with one)",
-            lambda r: (
-                f"{r['quotes_cue']:.1%} {ci(r['quotes_cue_ci'], 100, '.1f')} ({r['rows_with_a_cue']:,})"
-            ),
+            lambda r: _cue_share(r, True),
         ),
         ("simulator accuracy, leaking rows: text → text + reasoning", lambda r: group(r, "leaking")),
         ("simulator accuracy, other rows: text → text + reasoning", lambda r: group(r, "not_leaking")),

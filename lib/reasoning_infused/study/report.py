@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reasoning_infused.analysis.tables import results_table
+from reasoning_infused.analysis.tables import is_emotion_study, results_table
 
 
 def _fmt_s(seconds: float) -> str:
@@ -49,19 +49,23 @@ def readme_results(
             if prim.get("second") == sel and prim.get("first") == "qa"
             else ""
         )
+        emotion = is_emotion_study(metrics)
         out += [
             "",
-            "### Against the paper",
+            "### Against the paper" if emotion else "### Reasoning-infused classifiers against Q→A",
             "",
             f"- Q→RA ({sel}, chosen on validation) minus Q→A: **{diff:+.1f} accuracy points**{ci} "
-            f"(McNemar p = {pval:.3g}); the paper reports +8.7 points for Llama-3.2-1B.",
+            f"(McNemar p = {pval:.3g})"
+            + ("; the paper reports +8.7 points for Llama-3.2-1B." if emotion else "."),
         ]
         if "qar" in c:
             out.append(f"- Q→AR minus Q→A: {(c['qar']['accuracy'] - c['qa']['accuracy']) * 100:+.1f} points.")
         if "tfidf_same_examples" in c:
             out.append(
                 f"- TF-IDF + LR on the same {metrics['data_sizes']['train_classifier']} examples: "
-                f"{c['tfidf_same_examples']['accuracy']:.3f}; on all 16,000: {c['tfidf_full_train']['accuracy']:.3f}."
+                f"{c['tfidf_same_examples']['accuracy']:.3f}; on "
+                f"{'all 16,000' if emotion else 'the task’s full training split'}: "
+                f"{c['tfidf_full_train']['accuracy']:.3f}."
             )
     if analysis and analysis.get("faithfulness_probe"):
         out += [
@@ -298,6 +302,13 @@ def answer_rows() -> list[dict[str, Any]]:
             qa, other = fmean(t["qa"]["accuracy"] for t in tests), fmean(t[comp]["accuracy"] for t in tests)
             sr = r["summary"].get(f"test:{comp}-qa", {}).get("accuracy_difference_seeds_x_rows")
             row.update(seeds=len(tests), interim=partial, qa=qa, other=other, ci=sr["ci"] if sr else None)
+            if sr is None and len(tests) == 1:  # one seed: its paired interval over the test rows
+                row["ci"] = next(
+                    c["accuracy_difference_ci"]
+                    for c in r["per_seed"][0]["sets"]["test"]["comparisons"]
+                    if c["first"] == "qa" and c["second"] == comp
+                )
+                row["rows_only"] = True
         rows.append(row)
     p = PAPER_REPORTED
     rows.append(
@@ -325,13 +336,14 @@ def answer_table(rows: list[dict[str, Any]] | None = None) -> str:
         "| task | reasonings | seeds | Q→A | with reasoning | difference, points [95% seeds × rows] | log-odds | error ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row in answer_rows() if rows is None else rows:
+    rows = answer_rows() if rows is None else rows
+    for row in rows:
         if "qa" not in row:
             lines.append(f"| {row['task']} | {row['reasonings']} | — | not run yet | | | | |")
             continue
         diff = f"{row['difference'] * 100:+.1f}"
         diff += (
-            f" [{row['ci'][0] * 100:+.1f}, {row['ci'][1] * 100:+.1f}]"
+            f" [{row['ci'][0] * 100:+.1f}, {row['ci'][1] * 100:+.1f}]" + ("†" if row.get("rows_only") else "")
             if row["ci"]
             else (" (no interval reported)" if row.get("paper") else "")
         )
@@ -340,6 +352,8 @@ def answer_table(rows: list[dict[str, Any]] | None = None) -> str:
             f"| {row['task']} | {row['reasonings']} | {seeds} | {row['qa']:.3f} | {row['other']:.3f} | {diff} | "
             f"{row['log_odds']:+.2f} | {row['error_ratio']:.2f} |"
         )
+    if any(row.get("rows_only") for row in rows):
+        lines += ["", "†: one seed so far, so the interval is the paired bootstrap over test rows only."]
     return "\n".join(lines) + "\n"
 
 
