@@ -228,3 +228,14 @@ def test_reading_saved_results_imports_no_torch(results):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_the_explorer_opens_the_committed_esnli_study_with_its_own_labels():
+    from reasoning_infused.base.locations import REPO_ROOT
+
+    results = REPO_ROOT / "results"
+    assert "esnli" in experiments_with_predictions(results)
+    w = ReasoningExplorer(experiments_root=results, results_dir=results / "esnli")
+    assert w.experiment.value == "esnli" and len(w.df) == 2000 and "reasoning" in w.df.columns
+    assert list(w.gold.options) == [ANY, "entailment", "neutral", "contradiction"]
+    assert set(w.df.gold) == {"entailment", "neutral", "contradiction"}
