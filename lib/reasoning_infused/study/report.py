@@ -266,6 +266,8 @@ ANSWER_ROWS = [
     ("esnli", "seeds", "e-SNLI", "generated (the paper's method)", "qra_selected"),
     ("esnli", "human", "e-SNLI", "human (first e-SNLI explanation)", "qra_selected"),
     ("esnli", "multitask_human", "e-SNLI", "human, multi-task (distilling step-by-step)", "multitask"),
+    ("esnli", "weighted_loss", "e-SNLI", "generated, answer-weighted loss", "qra_selected"),
+    ("esnli", "human_weighted_loss", "e-SNLI", "human, answer-weighted loss", "qra_selected"),
 ]
 
 
