@@ -773,3 +773,12 @@ def test_another_tasks_report_carries_none_of_the_emotion_studys_references():
     assert display_name("tfidf_full_train", other) == "TF-IDF + LR, the task's full training split"
     # the emotion study keeps its references (and its committed report, byte for byte: tests/test_cli.py)
     assert "the paper reports +8.7 points" in readme_results(emotion) and "encoders" in results_table(emotion)
+
+
+def test_records_line_lists_the_finished_seeds_without_a_per_row_record():
+    from reasoning_infused.study.ablation_report import records_line
+
+    arms = {"a": {"per_seed": [{"seed": 0}, {"seed": 1}]}, "b": {"per_seed": [{"seed": 0}]}}
+    line = records_line(arms, {"a": [{"seed": 0}], "b": [{"seed": 0}]})
+    assert "2 of 3 finished arm seeds have one" in line and "`a` seed 1." in line
+    assert records_line(arms, {"a": [{"seed": 0}, {"seed": 1}], "b": [{"seed": 0}]}).endswith("repository alone.")

@@ -27,7 +27,9 @@ CLASSIFIER_COLORS = {
     "tfidf_full_train": "#8c564b",
 }
 _COLOR_BY_NAME = {DISPLAY_NAMES[k]: c for k, c in CLASSIFIER_COLORS.items() if k in DISPLAY_NAMES}
-_COLOR_BY_NAME[display_name("tfidf_full_train", {"task": "any other"})] = CLASSIFIER_COLORS["tfidf_full_train"]
+_COLOR_BY_NAME[display_name("tfidf_full_train", {"task": "any other"})] = CLASSIFIER_COLORS[
+    "tfidf_full_train"
+]
 
 
 def classifier_color(name: str) -> str | None:

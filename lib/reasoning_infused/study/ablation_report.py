@@ -70,6 +70,31 @@ def training_budget_line(records: list[dict[str, Any]]) -> str:
     )
 
 
+def records_line(arms: dict[str, dict[str, Any]], records: dict[str, list[dict[str, Any]]]) -> str:
+    """Which finished seeds have a committed per-row record (so `ablate --rescore` recomputes them from the
+    repository alone) and which do not (their rows lived only in one machine's artifact store)."""
+    have = {a: {r["seed"] for r in recs} for a, recs in records.items()}
+    total = sum(len(r["per_seed"]) for r in arms.values())
+    missing = {
+        a: [s["seed"] for s in r["per_seed"] if s["seed"] not in have.get(a, set())] for a, r in arms.items()
+    }
+    missing = {a: seeds for a, seeds in missing.items() if seeds}
+    n_missing = sum(map(len, missing.values()))
+    text = (
+        f"**Per-row records** (`rows/<arm>/seed<k>.json.gz`): {total - n_missing} of {total} finished arm seeds "
+        "have one, so `ablate --rescore` recomputes them from the repository alone"
+    )
+    if missing:
+        text += (
+            "; without one (their predictions lived only in the artifact store of the machine that ran them, "
+            "and their numbers rest on the arm file alone): "
+            + "; ".join(
+                f"`{a}` seed{'s' if len(v) > 1 else ''} {', '.join(map(str, v))}" for a, v in missing.items()
+            )
+        )
+    return text + "."
+
+
 def ablation_section(
     summary: dict[str, Any],
     arms: dict[str, dict[str, Any]],
@@ -132,6 +157,8 @@ def ablation_section(
         budget = training_budget_line((records or {}).get(name, []))
         if budget:
             out += [budget, ""]
+    if records is not None and arms:
+        out += [records_line(arms, records), ""]
     if summary.get("stale"):
         out.append(
             "Not reported (stored results no longer match the study's declaration or settings): "
