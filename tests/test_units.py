@@ -781,4 +781,6 @@ def test_records_line_lists_the_finished_seeds_without_a_per_row_record():
     arms = {"a": {"per_seed": [{"seed": 0}, {"seed": 1}]}, "b": {"per_seed": [{"seed": 0}]}}
     line = records_line(arms, {"a": [{"seed": 0}], "b": [{"seed": 0}]})
     assert "2 of 3 finished arm seeds have one" in line and "`a` seed 1." in line
-    assert records_line(arms, {"a": [{"seed": 0}, {"seed": 1}], "b": [{"seed": 0}]}).endswith("repository alone.")
+    assert records_line(arms, {"a": [{"seed": 0}, {"seed": 1}], "b": [{"seed": 0}]}).endswith(
+        "repository alone."
+    )
