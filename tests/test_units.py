@@ -699,7 +699,7 @@ def test_training_length_table_sentence_and_figure_come_from_the_curve(tmp_path)
 
 
 def test_training_budget_line_reads_steps_and_supervised_tokens_from_the_records():
-    from reasoning_infused.study.ablation_report import training_budget_line
+    from reasoning_infused.study.ablation_record import training_budget_line
 
     def clf(role, steps, tokens, epochs=1.0):
         return {
@@ -776,7 +776,7 @@ def test_another_tasks_report_carries_none_of_the_emotion_studys_references():
 
 
 def test_records_line_lists_the_finished_seeds_without_a_per_row_record():
-    from reasoning_infused.study.ablation_report import records_line
+    from reasoning_infused.study.ablation_record import records_line
 
     arms = {"a": {"per_seed": [{"seed": 0}, {"seed": 1}]}, "b": {"per_seed": [{"seed": 0}]}}
     line = records_line(arms, {"a": [{"seed": 0}], "b": [{"seed": 0}]})

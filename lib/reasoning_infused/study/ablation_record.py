@@ -12,8 +12,10 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
+from reasoning_infused.analysis.tables import percent
 from reasoning_infused.base.locations import results_root
 from reasoning_infused.base.provenance import read_jsonl
 from reasoning_infused.experiment import artifacts
@@ -122,6 +124,16 @@ def read_record(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any] | None:
     return json.loads(gzip.decompress(path.read_bytes()))
 
 
+def arm_records(abl: Ablation, arms: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The committed per-row records of these arms' finished seeds (arm -> records, seed order)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for arm in abl.arms:
+        if arm.name in arms:
+            seeds = [s["seed"] for s in arms[arm.name]["per_seed"]]
+            out[arm.name] = [r for r in (read_record(abl, arm, seed) for seed in seeds) if r is not None]
+    return out
+
+
 def recorded_predictions(
     record: dict[str, Any] | None, variant: str, set_name: str, prediction_key: str
 ) -> list[dict[str, Any]] | None:
@@ -156,3 +168,79 @@ def backfill(abl: Ablation) -> dict[str, dict[str, list[int]]]:
                 missing.append(seed)
         out[arm.name] = {"recorded": done, "missing": missing}
     return out
+
+
+# --- the records read back as sentences (the reports and notebook 06) ---------------------------------------------
+
+# a trained classifier by its training format (its decodings are named elsewhere)
+TRAINED_NAMES = {"qa": "Q→A", "qra": "Q→RA", "qar": "Q→AR", "multitask": "multi-task"}
+
+
+def _span(values: list[int]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+
+
+def training_budget_line(records: list[dict[str, Any]]) -> str:
+    """What each classifier of an arm was trained on, read from its per-row records (one per seed): optimizer
+    steps, epochs and supervised tokens per epoch (a range when the seeds differ), and Q->A's supervised tokens as
+    a share of each other classifier's (how much more a reasoning-infused example asks the loss to fit). Empty
+    without records."""
+    if not records:
+        return ""
+    per: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        for variant, c in rec["classifiers"].items():
+            per.setdefault(variant, []).append(c)
+    parts = []
+    for variant, cs in per.items():
+        epochs = sorted({float(c["num_epochs"]) for c in cs})
+        parts.append(
+            f"{TRAINED_NAMES.get(variant, variant)} ({'the control' if cs[0].get('role') == 'control' else 'the arm'}): "
+            f"{_span([c['optimizer_steps'] for c in cs])} optimizer steps, "
+            f"{'/'.join(f'{e:g}' for e in epochs)} epoch{'s' if epochs != [1.0] else ''}, "
+            f"{_span([c['supervised_tokens_per_epoch'] for c in cs])} supervised tokens per epoch"
+        )
+    qa = per.get("qa")
+    shares = []
+    if qa:
+        qa_tokens = fmean(c["supervised_tokens_per_epoch"] for c in qa)
+        for variant, cs in per.items():
+            if variant != "qa":
+                share = qa_tokens / fmean(c["supervised_tokens_per_epoch"] for c in cs)
+                shares.append(
+                    f"Q→A's supervised tokens per epoch are {percent(share)} of "
+                    f"{TRAINED_NAMES.get(variant, variant)}'s"
+                )
+    seeds = ", ".join(str(r["seed"]) for r in records)
+    return (
+        f"**Training** (per-row records, seed{'s' if len(records) > 1 else ''} {seeds}): "
+        + "; ".join(parts)
+        + (". " + "; ".join(shares) if shares else "")
+        + "."
+    )
+
+
+def records_line(arms: dict[str, dict[str, Any]], records: dict[str, list[dict[str, Any]]]) -> str:
+    """Which finished seeds have a committed per-row record (so `ablate --rescore` recomputes them from the
+    repository alone) and which do not (their rows lived only in one machine's artifact store)."""
+    have = {a: {r["seed"] for r in recs} for a, recs in records.items()}
+    total = sum(len(r["per_seed"]) for r in arms.values())
+    missing = {
+        a: [s["seed"] for s in r["per_seed"] if s["seed"] not in have.get(a, set())] for a, r in arms.items()
+    }
+    missing = {a: seeds for a, seeds in missing.items() if seeds}
+    n_missing = sum(map(len, missing.values()))
+    text = (
+        f"**Per-row records** (`rows/<arm>/seed<k>.json.gz`): {total - n_missing} of {total} finished arm seeds "
+        "have one, so `ablate --rescore` recomputes them from the repository alone"
+    )
+    if missing:
+        text += (
+            "; without one (their predictions lived only in the artifact store of the machine that ran them, "
+            "and their numbers rest on the arm file alone): "
+            + "; ".join(
+                f"`{a}` seed{'s' if len(v) > 1 else ''} {', '.join(map(str, v))}" for a, v in missing.items()
+            )
+        )
+    return text + "."

@@ -213,20 +213,9 @@ def sweep_report(result: dict[str, Any]) -> str:
     return REPORT_HEADER + "# Generator sweep\n\n" + sweep_markdown(result).strip() + "\n"
 
 
-def arm_records(abl, arms: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The committed per-row records of these arms' finished seeds (arm -> records, seed order)."""
-    from reasoning_infused.study.ablation_record import read_record
-
-    out: dict[str, list[dict[str, Any]]] = {}
-    for arm in abl.arms:
-        if arm.name in arms:
-            seeds = [s["seed"] for s in arms[arm.name]["per_seed"]]
-            out[arm.name] = [r for r in (read_record(abl, arm, seed) for seed in seeds) if r is not None]
-    return out
-
-
 def ablation_report(abl) -> str:
     """results/ablations/<study>/REPORT.md: every arm's table, verdict and reading, from the arm files."""
+    from reasoning_infused.study.ablation_record import arm_records
     from reasoning_infused.study.ablation_report import ablation_section
     from reasoning_infused.study.ablation_results import arm_results, study_summary
     from reasoning_infused.study.strict_reading import strict_section
