@@ -323,3 +323,26 @@ def test_the_committed_records_reproduce_committed_arm_seeds_without_a_store(mon
             mine["classifiers"] == committed["classifiers"]
             and mine["comparisons"] == committed["comparisons"]
         )
+
+
+def test_the_committed_esnli_records_carry_gold_and_give_back_the_arm_accuracies(monkeypatch):
+    """Version-2 records hold every row's gold label: the committed e-SNLI records alone give back each seed's
+    test accuracies, and arms `human` and `seeds` (the same Q->A models) are compared row-paired."""
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.ablation_record import record_correctness, with_row_correctness
+    from reasoning_infused.study.ablation_results import arm_results
+    from reasoning_infused.study.verdicts import arm_gap, shares_control
+
+    monkeypatch.setenv("RI_RESULTS_DIR", str(REPO_ROOT / "results"))
+    abl = load_ablation(REPO_ROOT / "ablations/esnli.yaml")
+    done = arm_results(abl).done
+    assert {"seeds", "human"} <= set(done)
+    rows = with_row_correctness(abl, done)
+    for name in ("seeds", "human"):
+        for k, s in enumerate(done[name]["per_seed"]):
+            for clf, m in s["sets"]["test"]["classifiers"].items():
+                got = rows[name]["_rows"][f"test:{clf}"]["correct"][k].mean()
+                assert got == pytest.approx(m["accuracy"]), (name, k, clf)
+    a, b = (arm_gap(rows[n], "test", "qra_selected", "seeds_x_rows") for n in ("human", "seeds"))
+    assert shares_control(a, b)
+    assert record_correctness({"classifiers": {}}, None) == {}  # a version-1 record has no gold

@@ -203,3 +203,40 @@ def test_versus_reads_a_shift_against_another_comparison_of_the_same_arm():
         parse_rules(
             {**raw, "supported": [{"versus": "qra_selected", "against": "seeds", "shift_above": 0}]}, "sc"
         )
+
+
+def test_a_shift_between_arms_that_share_their_controls_is_read_row_paired():
+    """Two arms measured against the same Q->A models: the controls cancel, so the shift's interval is the
+    seeds x rows bootstrap of the two variants on the same rows, much narrower than the independent reading
+    when the variants agree on most rows; different control keys fall back to the independent reading."""
+    import numpy as np
+    from reasoning_infused.study.verdicts import Gap, shares_control, shift_interval
+
+    rng = np.random.default_rng(0)
+    ref_rows = (rng.random((3, 2000)) < 0.6).astype(float)
+    arm_rows = ref_rows.copy()
+    flip = rng.random((3, 2000)) < 0.04  # the arm's variant differs on 4% of rows, mostly for the worse
+    arm_rows[flip & (ref_rows == 1)] = 0
+    keys = ("k0", "k1", "k2")
+
+    def gap(rows, control_keys, fingerprint="r"):
+        mean = float(rows.mean()) - 0.7  # any control: it cancels in the shift
+        return Gap(
+            mean,
+            (mean - 0.03, mean + 0.03),
+            (),
+            "seeds_x_rows",
+            {"control_keys": control_keys, "rows": fingerprint, "correct": rows},
+        )
+
+    ref, arm = gap(ref_rows, keys), gap(arm_rows, keys)
+    assert shares_control(arm, ref)
+    lo, hi = shift_interval(arm, ref)
+    shift = arm.mean - ref.mean
+    assert shift < 0 and lo <= shift <= hi and hi < 0 and hi - lo < 0.02
+    independent = Gap(arm.mean, arm.ci, (), "seeds_x_rows")
+    lo_i, hi_i = shift_interval(independent, ref)
+    assert hi_i - lo_i > 0.07 and lo_i < 0 < hi_i
+    for other in (gap(arm_rows, ("k0", "k1", "x")), gap(arm_rows, keys, fingerprint="other rows")):
+        assert not shares_control(other, ref)
+        assert shift_interval(other, ref) == pytest.approx((lo_i, hi_i))

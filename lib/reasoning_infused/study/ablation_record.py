@@ -3,8 +3,10 @@
 One gzipped JSON per arm and seed, `results/ablations/<study>/rows/<arm>/seed<k>.json.gz`, committed with the arm
 file. For each classifier of the seed (the control and the arm's variants): its artifact key, optimizer steps and
 supervised tokens, and for every evaluation set the predicted label of each decoding (free and, for Q->RA, scored
-after its reasoning), the label scores rounded to 3 decimals and, on test, the generated reasoning. `ablate
---rescore` reads a classifier's predictions from the store when it has them, else from this record.
+after its reasoning), the label scores rounded to 3 decimals and, on test, the generated reasoning; and the gold
+label of every row of every set (version 2), so accuracies, paired differences and McNemar counts are recomputed
+from the record alone. `ablate --rescore` reads a classifier's predictions from the store when it has them, else
+from this record.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 from reasoning_infused.analysis.tables import percent
 from reasoning_infused.base.locations import results_root
 from reasoning_infused.base.provenance import read_jsonl
+from reasoning_infused.data.rows import evaluation_sets, task_of
 from reasoning_infused.experiment import artifacts
 from reasoning_infused.study.ablation_plan import Ablation, Arm, arm_sets, experiment_profile
+from reasoning_infused.study.ablation_rows import rows_fingerprint
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the gold label of every row of every set
 
 
 def record_path(abl: Ablation, arm: Arm, seed: int) -> Path:
@@ -101,8 +105,17 @@ def build_record(abl: Ablation, arm: Arm, seed: int) -> dict[str, Any]:
         "study": abl.study,
         "arm": arm.name,
         "seed": seed,
+        "gold": gold_labels(abl, arm, seed),
         "classifiers": classifiers,
     }
+
+
+def gold_labels(abl: Ablation, arm: Arm, seed: int) -> dict[str, list[str]]:
+    """The gold label (by name) of every row of every evaluation set the arm scores, in the predictions' order."""
+    d = experiment_profile(abl, arm, seed, False).data
+    sets = evaluation_sets(d, include_ood=arm.ood)
+    labels = list(task_of(d).labels)
+    return {s: [labels[i] for i in sets[s]["label"]] for s in arm_sets(arm)}
 
 
 def write_record(abl: Ablation, arm: Arm, seed: int) -> Path:
@@ -167,6 +180,63 @@ def backfill(abl: Ablation) -> dict[str, dict[str, list[int]]]:
             except artifacts.ArtifactMissing:
                 missing.append(seed)
         out[arm.name] = {"recorded": done, "missing": missing}
+    return out
+
+
+# --- the records read back as row correctness (row-paired comparisons of arms) -----------------------------------
+
+
+def record_correctness(record: dict[str, Any], selected: str | None) -> dict[str, dict[str, Any]]:
+    """Per set and classifier decoding (the names of the arm file's comparisons; `qra_selected` is the decoding
+    validation chose for this seed): which rows it got right. Empty for a record without gold (version 1)."""
+    from reasoning_infused.pipeline.evaluate import predictions_by_classifier
+
+    out: dict[str, dict[str, Any]] = {}
+    for set_name, gold in (record.get("gold") or {}).items():
+        rows = {
+            v: c["sets"][set_name]["rows"] for v, c in record["classifiers"].items() if set_name in c["sets"]
+        }
+        preds = predictions_by_classifier(rows)
+        if selected in preds:
+            preds["qra_selected"] = preds[selected]
+        out[set_name] = {
+            k: [p is not None and p == g for p, g in zip(pr, gold, strict=True)] for k, pr in preds.items()
+        }
+    return out
+
+
+def with_row_correctness(abl: Ablation, done: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The finished arms, each with `_rows` where every seed has a record with gold labels: per "set:decoding",
+    the [seeds, rows] correctness and the control's classifier key per seed. Two arms (or two decodings of one
+    arm) whose control keys agree share their Q->A models, so a shift between them is read row-paired (the
+    control cancels). Arms without complete records are returned unchanged."""
+    import numpy as np
+
+    out = dict(done)
+    records = arm_records(abl, done)
+    for name, r in done.items():
+        recs = records.get(name, [])
+        if not r["per_seed"] or len(recs) != len(r["per_seed"]) or any(not x.get("gold") for x in recs):
+            continue
+        per_seed = [
+            record_correctness(x, s.get("qra_selected_decoding"))
+            for x, s in zip(recs, r["per_seed"], strict=True)
+        ]
+        keys = tuple(s["artifact_keys"].get("classifier_qa") for s in r["per_seed"])
+        rows: dict[str, dict[str, Any]] = {}
+        for set_name, decodings in per_seed[0].items():
+            gold = [x["gold"].get(set_name) for x in recs]
+            if any(g != gold[0] for g in gold):  # seeds scored on different rows: no [seeds, rows] array
+                continue
+            for k in decodings:
+                got = [c.get(set_name, {}).get(k) for c in per_seed]
+                if all(g is not None and len(g) == len(got[0]) for g in got):
+                    rows[f"{set_name}:{k}"] = {
+                        "control_keys": keys,
+                        "rows": rows_fingerprint(gold[0]),
+                        "correct": np.array(got, dtype=float),
+                    }
+        out[name] = {**r, "_rows": rows}
     return out
 
 

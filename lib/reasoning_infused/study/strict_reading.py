@@ -36,8 +36,16 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
     gap on the accuracy and log-odds scales; every shift against its reference with a 95% interval and a
     Holm-adjusted p across the study."""
     from reasoning_infused.pipeline.metrics import holm_adjust
-    from reasoning_infused.study.verdicts import arm_gap, check_rule, shift_interval, shift_p_value
+    from reasoning_infused.study.ablation_record import with_row_correctness
+    from reasoning_infused.study.verdicts import (
+        arm_gap,
+        check_rule,
+        shares_control,
+        shift_interval,
+        shift_p_value,
+    )
 
+    done = with_row_correctness(abl, done)
     out = [
         "## The reviewer's reading: stricter verdicts",
         "",
@@ -45,8 +53,10 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
         "",
         "Strict reading: every check reads the seeds × rows 95% interval instead of the t-interval over seeds; "
         '"within d" needs the 90% interval of the shift inside ±d (an equivalence test); "intervals apart" needs the '
-        "shift's 95% interval to exclude 0. A shift's interval treats the two arms' gaps as independent (conservative "
-        "where arms share their Q→A controls).",
+        "shift's 95% interval to exclude 0. A shift between two arms (or two decodings of one arm) that share their Q→A "
+        "control models, seed by seed, and have per-row records is read row-paired (‡ below: the controls cancel, so "
+        "it is the seeds × rows bootstrap of the two variants on the same rows, with exact McNemar per seed); any "
+        "other shift treats the two gaps as independent (conservative where controls correlate).",
         "",
         "| arm | claim | as declared | strict | |",
         "|---|---|---|---|---|",
@@ -67,7 +77,7 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
                 )
     if changed:
         out += ["", "Why a verdict changes under the strict reading:", "", *changed]
-    rows = []
+    rows, paired = [], []
     for a in abl.arms:
         r = done.get(a.name)
         if r is None:
@@ -89,7 +99,13 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
             shift = None
             if ref_gap is not None:
                 lo, hi = shift_interval(gap, ref_gap)
-                shift = (gap.mean - ref_gap.mean, lo, hi, shift_p_value(gap, ref_gap), ref_name)
+                together = shares_control(gap, ref_gap)
+                shift = (gap.mean - ref_gap.mean, lo, hi, shift_p_value(gap, ref_gap), ref_name, together)
+                if together:
+                    paired.append(
+                        f"- ‡ `{a.name}` against `{ref_name}`, {short_name(comp)}: "
+                        + _mcnemar_seeds(gap, ref_gap)
+                    )
             rows.append((a.name, comp, gap, logodds, shift))
     pvals = {f"{n}:{c}": s[3] for n, c, _, _, s in rows if s is not None}
     holm = holm_adjust(pvals) if pvals else {}
@@ -107,12 +123,33 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
         if shift is None:
             out.append(f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | (reference) | | | |")
             continue
-        d, lo, hi, p, ref_name = shift
+        d, lo, hi, p, ref_name, together = shift
+        mark = "‡" if together else ""
         out.append(
             f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | `{ref_name}` | "
-            f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}] | {_p(p)} | {_p(holm[f'{name}:{comp}'])} |"
+            f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]{mark} | {_p(p)} | {_p(holm[f'{name}:{comp}'])} |"
         )
+    if paired:
+        out += [
+            "",
+            "‡ Row-paired shifts (the two share their Q→A models): per seed, the rows only the reference's variant got "
+            "right / only this arm's variant got right, and the exact McNemar p:",
+            "",
+            *paired,
+        ]
     return "\n".join(out) + "\n"
+
+
+def _mcnemar_seeds(gap: Any, ref: Any) -> str:
+    """Per seed: exact McNemar of the two variants' correctness on the same rows (reference first)."""
+    from reasoning_infused.pipeline.metrics import mcnemar
+
+    parts = []
+    for k, (a, b) in enumerate(zip(ref.rows["correct"], gap.rows["correct"], strict=True)):
+        # correctness as predictions of the gold "right": mcnemar counts the rows right in one and not the other
+        m = mcnemar([True] * len(a), [bool(x) for x in a], [bool(x) for x in b])
+        parts.append(f"s{k}: {m['only_first_correct']}/{m['only_second_correct']}, p {_p(m['p_value'])}")
+    return "; ".join(parts)
 
 
 def _p(p: float) -> str:

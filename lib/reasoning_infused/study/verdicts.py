@@ -152,6 +152,9 @@ class Gap:
     ci: tuple[float, float]
     seed_cis: tuple[tuple[float, float], ...]
     kind: str = "t"  # which interval `ci` is (INTERVALS)
+    # the variant's per-row correctness ([seeds, rows]) with its control's keys, where the arm's records give it
+    # (`with_row_correctness`): a shift against a gap with the same control keys is then read row-paired
+    rows: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def arm_gap(result: dict[str, Any], set_name: str, comparison: str, interval: str = "t") -> Gap | None:
@@ -172,14 +175,34 @@ def arm_gap(result: dict[str, Any], set_name: str, comparison: str, interval: st
         if "accuracy_difference_seeds_x_rows" not in sm:
             return None
         a = {**a, "ci": sm["accuracy_difference_seeds_x_rows"]["ci"]}
-    return Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis), interval)
+    rows = result.get("_rows", {}).get(f"{set_name}:{comparison}")
+    return Gap(a["mean"], (a["ci"][0], a["ci"][1]), tuple(seed_cis), interval, rows)
+
+
+def shares_control(gap: Gap, ref: Gap) -> bool:
+    """Whether two gaps were measured against the same Q->A models on the same rows (same control keys, seed by
+    seed): then the controls cancel and the shift is the difference of the two variants, row by row."""
+    return (
+        gap.rows is not None
+        and ref.rows is not None
+        and gap.rows["control_keys"] == ref.rows["control_keys"]
+        and gap.rows["rows"] == ref.rows["rows"]
+        and gap.rows["correct"].shape == ref.rows["correct"].shape
+    )
 
 
 def shift_interval(gap: Gap, ref: Gap, level: float = 0.95) -> tuple[float, float]:
-    """An interval of the shift (gap minus reference gap) from the two gaps' seeds x rows intervals, treated as
-    independent normal estimates (conservative where the arms share controls and so correlate positively)."""
+    """An interval of the shift (gap minus reference gap). Row-paired where the two share their control models
+    (`shares_control`): the seeds x rows bootstrap of the two variants' difference on the same rows. Otherwise
+    from the two gaps' seeds x rows intervals treated as independent normal estimates (conservative where the
+    arms' controls correlate)."""
     from statistics import NormalDist
 
+    if shares_control(gap, ref):
+        from reasoning_infused.pipeline.metrics import seeds_items_bootstrap
+
+        ci = seeds_items_bootstrap(ref.rows["correct"], gap.rows["correct"], level=level)["ci"]
+        return ci[0], ci[1]
     z95 = NormalDist().inv_cdf(0.975)
     se = ((gap.ci[1] - gap.ci[0]) ** 2 + (ref.ci[1] - ref.ci[0]) ** 2) ** 0.5 / (2 * z95)
     z = NormalDist().inv_cdf(0.5 + level / 2)
@@ -188,7 +211,7 @@ def shift_interval(gap: Gap, ref: Gap, level: float = 0.95) -> tuple[float, floa
 
 
 def shift_p_value(gap: Gap, ref: Gap) -> float:
-    """Two-sided p of shift = 0 under the normal approximation of `shift_interval`."""
+    """Two-sided p of shift = 0 under the normal approximation of `shift_interval` (its 95% interval's width)."""
     from statistics import NormalDist
 
     lo, hi = shift_interval(gap, ref)
