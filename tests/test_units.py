@@ -784,3 +784,4 @@ def test_records_line_lists_the_finished_seeds_without_a_per_row_record():
     assert records_line(arms, {"a": [{"seed": 0}, {"seed": 1}], "b": [{"seed": 0}]}).endswith(
         "repository alone."
     )
+    assert "(`rows/<arm>/seed<k>.json.gz`, 2.5 MB in all)" in records_line(arms, {}, 2_460_000)

@@ -291,9 +291,17 @@ def training_budget_line(records: list[dict[str, Any]]) -> str:
     )
 
 
-def records_line(arms: dict[str, dict[str, Any]], records: dict[str, list[dict[str, Any]]]) -> str:
+def records_size(abl: Ablation) -> int:
+    """Bytes of the study's committed per-row records (`rows/`, gzipped JSON)."""
+    return sum(p.stat().st_size for p in (abl.results_dir / "rows").rglob("*.json.gz"))
+
+
+def records_line(
+    arms: dict[str, dict[str, Any]], records: dict[str, list[dict[str, Any]]], size_bytes: int | None = None
+) -> str:
     """Which finished seeds have a committed per-row record (so `ablate --rescore` recomputes them from the
-    repository alone) and which do not (their rows lived only in one machine's artifact store)."""
+    repository alone), how large the records are, and which seeds have none (their rows lived only in one
+    machine's artifact store)."""
     have = {a: {r["seed"] for r in recs} for a, recs in records.items()}
     total = sum(len(r["per_seed"]) for r in arms.values())
     missing = {
@@ -302,8 +310,10 @@ def records_line(arms: dict[str, dict[str, Any]], records: dict[str, list[dict[s
     missing = {a: seeds for a, seeds in missing.items() if seeds}
     n_missing = sum(map(len, missing.values()))
     text = (
-        f"**Per-row records** (`rows/<arm>/seed<k>.json.gz`): {total - n_missing} of {total} finished arm seeds "
-        "have one, so `ablate --rescore` recomputes them from the repository alone"
+        "**Per-row records** (`rows/<arm>/seed<k>.json.gz`"
+        + (f", {size_bytes / 1e6:.1f} MB in all" if size_bytes is not None else "")
+        + f"): {total - n_missing} of {total} finished arm seeds have one, so `ablate --rescore` recomputes them "
+        "from the repository alone"
     )
     if missing:
         text += (

@@ -26,6 +26,7 @@ def ablation_section(
     summary: dict[str, Any],
     arms: dict[str, dict[str, Any]],
     records: dict[str, list[dict[str, Any]]] | None = None,
+    records_bytes: int | None = None,
 ) -> str:
     """The README's ablation section from results/ablations/<study>/ (finished arms only; planned ones listed);
     `records` (arm -> its per-row records) adds what each classifier was trained on."""
@@ -85,7 +86,7 @@ def ablation_section(
         if budget:
             out += [budget, ""]
     if records is not None and arms:
-        out += [records_line(arms, records), ""]
+        out += [records_line(arms, records, records_bytes), ""]
     if summary.get("stale"):
         out.append(
             "Not reported (stored results no longer match the study's declaration or settings): "

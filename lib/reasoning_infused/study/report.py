@@ -215,14 +215,14 @@ def sweep_report(result: dict[str, Any]) -> str:
 
 def ablation_report(abl) -> str:
     """results/ablations/<study>/REPORT.md: every arm's table, verdict and reading, from the arm files."""
-    from reasoning_infused.study.ablation_record import arm_records
+    from reasoning_infused.study.ablation_record import arm_records, records_size
     from reasoning_infused.study.ablation_report import ablation_section
     from reasoning_infused.study.ablation_results import arm_results, study_summary
     from reasoning_infused.study.strict_reading import strict_section
 
     found = arm_results(abl)
     arms = {**found.done, **found.interim}  # a stopped arm's finished seeds are marked as interim
-    section = ablation_section(study_summary(abl), arms, arm_records(abl, arms))
+    section = ablation_section(study_summary(abl), arms, arm_records(abl, arms), records_size(abl))
     strict = strict_section(abl, found.done) if found.done else ""
     return REPORT_HEADER + f"# Ablation study `{abl.study}`\n\n" + section.strip() + "\n\n" + strict
 
