@@ -346,3 +346,18 @@ def test_the_committed_esnli_records_carry_gold_and_give_back_the_arm_accuracies
     a, b = (arm_gap(rows[n], "test", "qra_selected", "seeds_x_rows") for n in ("human", "seeds"))
     assert shares_control(a, b)
     assert record_correctness({"classifiers": {}}, None) == {}  # a version-1 record has no gold
+
+
+def test_the_strict_reading_names_the_shifts_whose_sign_depends_on_the_scale(monkeypatch):
+    """data_8k moves Q->RA's gap by +0.7 points against `seeds` but its Q->A is stronger, so on the log-odds
+    scale the same shift is negative: the report says so; grounded_reasonings' shift is positive on both."""
+    from reasoning_infused.base.locations import REPO_ROOT
+    from reasoning_infused.study.ablation_results import arm_results
+    from reasoning_infused.study.strict_reading import strict_section
+
+    monkeypatch.setenv("RI_RESULTS_DIR", str(REPO_ROOT / "results"))
+    abl = load_ablation(REPO_ROOT / "ablations/qra_gap.yaml")
+    text = strict_section(abl, arm_results(abl).done)
+    flips = text.split("**The scale changes the sign**")[1].split("\n")[0]
+    assert "`data_8k` (Q→RA (decoding chosen on validation): +0.7 points, -0.42 log-odds)" in flips
+    assert "`grounded_reasonings`" not in flips

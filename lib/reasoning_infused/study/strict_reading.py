@@ -90,8 +90,7 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
             gap = arm_gap(r, "test", comp, "seeds_x_rows")
             if gap is None:
                 continue
-            qa, other = _mean_accuracy(r, "qa"), _mean_accuracy(r, comp)
-            logodds = _logit(other) - _logit(qa) if qa is not None and other is not None else float("nan")
+            logodds = _logodds_gap(r, comp)
             ref = done.get(ref_name)
             ref_gap = (
                 arm_gap(ref, "test", comp, "seeds_x_rows") if ref is not None and ref_name != a.name else None
@@ -100,7 +99,16 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
             if ref_gap is not None:
                 lo, hi = shift_interval(gap, ref_gap)
                 together = shares_control(gap, ref_gap)
-                shift = (gap.mean - ref_gap.mean, lo, hi, shift_p_value(gap, ref_gap), ref_name, together)
+                shift_logodds = logodds - _logodds_gap(ref, comp)
+                shift = (
+                    gap.mean - ref_gap.mean,
+                    lo,
+                    hi,
+                    shift_p_value(gap, ref_gap),
+                    ref_name,
+                    together,
+                    shift_logodds,
+                )
                 if together:
                     paired.append(
                         f"- ‡ `{a.name}` against `{ref_name}`, {short_name(comp)}: "
@@ -113,22 +121,37 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
         "",
         "Every gap (test, points, seeds × rows 95% interval) on the log-odds scale too (the difference of the mean "
         "accuracies' logits: near Q→A's ceiling a gap in points compresses), and every shift against its reference "
-        "with its 95% interval and Holm-adjusted p across the study's shifts:",
+        "with its 95% interval and Holm-adjusted p across the study's shifts, in points and in log-odds:",
         "",
-        "| arm | comparison | gap [95% seeds × rows] | log-odds | shift against | shift [95%] | p | Holm p |",
-        "|---|---|---|---|---|---|---|---|",
+        "| arm | comparison | gap [95% seeds × rows] | log-odds | shift against | shift [95%] | shift, log-odds "
+        "| p | Holm p |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    flips = []
     for name, comp, gap, logodds, shift in rows:
         g = f"{gap.mean * 100:+.1f} [{gap.ci[0] * 100:+.1f}, {gap.ci[1] * 100:+.1f}]"
         if shift is None:
-            out.append(f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | (reference) | | | |")
+            out.append(
+                f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | (reference) | | | | |"
+            )
             continue
-        d, lo, hi, p, ref_name, together = shift
+        d, lo, hi, p, ref_name, together, d_logodds = shift
         mark = "‡" if together else ""
         out.append(
             f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | `{ref_name}` | "
-            f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]{mark} | {_p(p)} | {_p(holm[f'{name}:{comp}'])} |"
+            f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]{mark} | {d_logodds:+.2f} | {_p(p)} | "
+            f"{_p(holm[f'{name}:{comp}'])} |"
         )
+        if d * d_logodds < 0:
+            flips.append(f"`{name}` ({short_name(comp)}: {d * 100:+.1f} points, {d_logodds:+.2f} log-odds)")
+    if flips:
+        out += [
+            "",
+            "**The scale changes the sign** of these shifts (the arm's Q→A sits at another accuracy than its "
+            "reference's, and a gap in points compresses near the ceiling): "
+            + "; ".join(flips)
+            + ". A verdict read in points on them would not hold on the log-odds scale.",
+        ]
     if paired:
         out += [
             "",
@@ -150,6 +173,12 @@ def _mcnemar_seeds(gap: Any, ref: Any) -> str:
         m = mcnemar([True] * len(a), [bool(x) for x in a], [bool(x) for x in b])
         parts.append(f"s{k}: {m['only_first_correct']}/{m['only_second_correct']}, p {_p(m['p_value'])}")
     return "; ".join(parts)
+
+
+def _logodds_gap(r: dict[str, Any], comp: str) -> float:
+    """The gap on the log-odds scale: the logit of the variant's mean test accuracy minus Q->A's."""
+    qa, other = _mean_accuracy(r, "qa"), _mean_accuracy(r, comp)
+    return _logit(other) - _logit(qa) if qa is not None and other is not None else float("nan")
 
 
 def _p(p: float) -> str:
