@@ -7,13 +7,14 @@ from typing import Any
 
 from reasoning_infused.analysis.tables import short_name
 
-DISCLOSURE = (
-    "**Disclosed.** In `qra_gap`, the verdict rules of the first round were written on 2026-11-27 after several arms "
+# what a study's own history owes its reader (by study): rules or outcomes written after results existed
+DISCLOSURES = {
+    "qra_gap": "**Disclosed.** In `qra_gap`, the verdict rules of the first round were written on 2026-11-27 after several arms "
     "had results (the YAML's header names them); the `answer_weighted_loss` outcome sentence was edited after the "
     "`seeds` arm finished (git keeps both versions). Rules are not part of an arm's spec hash; outcomes are, and from "
     "the second round on the runner refuses an outcome edited after results exist. The strict reading below "
     "re-reads every claim the same way, whenever its rule was written."
-)
+}
 
 
 def _mean_accuracy(r: dict[str, Any], key: str, set_name: str = "test") -> float | None:
@@ -49,8 +50,7 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
     out = [
         "## The reviewer's reading: stricter verdicts",
         "",
-        DISCLOSURE,
-        "",
+        *([DISCLOSURES[abl.study], ""] if abl.study in DISCLOSURES else []),
         "Strict reading: every check reads the seeds × rows 95% interval instead of the t-interval over seeds; "
         '"within d" needs the 90% interval of the shift inside ±d (an equivalence test); "intervals apart" needs the '
         "shift's 95% interval to exclude 0. A shift between two arms (or two decodings of one arm) that share their Q→A "
