@@ -240,3 +240,39 @@ def test_a_shift_between_arms_that_share_their_controls_is_read_row_paired():
     for other in (gap(arm_rows, ("k0", "k1", "x")), gap(arm_rows, keys, fingerprint="other rows")):
         assert not shares_control(other, ref)
         assert shift_interval(other, ref) == pytest.approx((lo_i, hi_i))
+
+
+def test_the_strict_table_reads_self_consistency_against_the_same_models_greedy_decoding(tmp_path):
+    from types import SimpleNamespace
+
+    from reasoning_infused.study.strict_reading import strict_section
+
+    def summary(second, mean):
+        return {
+            "set": "test",
+            "first": "qa",
+            "second": second,
+            "accuracy_difference": {"seeds": 2, "mean": mean, "ci": [mean - 0.01, mean + 0.01]},
+            "accuracy_difference_seeds_x_rows": {"ci": [mean - 0.02, mean + 0.02]},
+        }
+
+    accuracies = {"qa": 0.8, "qra_selected": 0.62, "qra_sc_vote": 0.66}
+    arm = {
+        "summary": {
+            "test:qra_selected-qa": summary("qra_selected", -0.18),
+            "test:qra_sc_vote-qa": summary("qra_sc_vote", -0.14),
+        },
+        "per_seed": [
+            {
+                "seed": s,
+                "sets": {"test": {"classifiers": {k: {"accuracy": v} for k, v in accuracies.items()}}},
+            }
+            for s in (0, 1)
+        ],
+    }
+    abl = SimpleNamespace(
+        arms=[SimpleNamespace(name="sc", verdict=None)], references={}, study="x", results_dir=tmp_path
+    )
+    text = strict_section(abl, {"sc": arm})
+    row = next(line for line in text.splitlines() if "vote over sampled reasonings" in line)
+    assert "its Q→RA (decoding chosen on validation)" in row and "| +4.0 [" in row

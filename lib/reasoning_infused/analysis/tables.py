@@ -12,6 +12,8 @@ DISPLAY_NAMES = {
     "qra": "Q→RA, free generation (LoRA)",
     "qra_constrained": "Q→RA, labels scored after the reasoning (LoRA)",
     "qra_selected": "Q→RA, decoding chosen on validation (LoRA)",
+    "qra_sc_vote": "Q→RA, vote over sampled reasonings (LoRA)",
+    "qra_sc_logprob": "Q→RA, summed log-probability over sampled reasonings (LoRA)",
     "qar": "Q→AR (LoRA)",
     "multitask": "multi-task Q→A + Q→R (LoRA)",
     "zero_shot": "zero-shot base model",
@@ -231,6 +233,8 @@ SHORT_NAMES = {
     "qra": "Q→RA (free generation)",
     "qra_constrained": "Q→RA (labels scored after its reasoning)",
     "qra_selected": "Q→RA (decoding chosen on validation)",
+    "qra_sc_vote": "Q→RA (vote over sampled reasonings)",
+    "qra_sc_logprob": "Q→RA (summed log-probability over sampled reasonings)",
     "qar": "Q→AR",
     "multitask": "multi-task",
 }

@@ -7,6 +7,9 @@ from typing import Any
 
 from reasoning_infused.analysis.tables import short_name
 
+# decodings read against another decoding of the same arm's models (self-consistency against the greedy one)
+WITHIN_ARM = {"qra_sc_vote": "qra_selected", "qra_sc_logprob": "qra_selected"}
+
 # what a study's own history owes its reader (by study): rules or outcomes written after results existed
 DISCLOSURES = {
     "qra_gap": "**Disclosed.** In `qra_gap`, the verdict rules of the first round were written on 2026-11-27 after several arms "
@@ -84,22 +87,24 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
             continue
         for sm in r["summary"].values():
             comp = sm["second"]
-            if sm["set"] != "test" or comp not in ("qra_selected", "qar", "multitask"):
+            if sm["set"] != "test" or comp not in ("qra_selected", "qar", "multitask", *WITHIN_ARM):
                 continue
-            ref_name = abl.references.get(comp, "seeds")
             gap = arm_gap(r, "test", comp, "seeds_x_rows")
             if gap is None:
                 continue
             logodds = _logodds_gap(r, comp)
-            ref = done.get(ref_name)
-            ref_gap = (
-                arm_gap(ref, "test", comp, "seeds_x_rows") if ref is not None and ref_name != a.name else None
-            )
+            if comp in WITHIN_ARM:  # read against another decoding of the same models
+                ref_name, ref, ref_comp = f"its {short_name(WITHIN_ARM[comp])}", r, WITHIN_ARM[comp]
+            else:
+                ref_arm, ref_comp = abl.references.get(comp, "seeds"), comp
+                ref = done.get(ref_arm) if ref_arm != a.name else None
+                ref_name = f"`{ref_arm}`"
+            ref_gap = arm_gap(ref, "test", ref_comp, "seeds_x_rows") if ref is not None else None
             shift = None
             if ref_gap is not None:
                 lo, hi = shift_interval(gap, ref_gap)
                 together = shares_control(gap, ref_gap)
-                shift_logodds = logodds - _logodds_gap(ref, comp)
+                shift_logodds = logodds - _logodds_gap(ref, ref_comp)
                 shift = (
                     gap.mean - ref_gap.mean,
                     lo,
@@ -111,7 +116,7 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
                 )
                 if together:
                     paired.append(
-                        f"- ‡ `{a.name}` against `{ref_name}`, {short_name(comp)}: "
+                        f"- ‡ `{a.name}` against {ref_name}, {short_name(comp)}: "
                         + _mcnemar_seeds(gap, ref_gap)
                     )
             rows.append((a.name, comp, gap, logodds, shift))
@@ -138,7 +143,7 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
         d, lo, hi, p, ref_name, together, d_logodds = shift
         mark = "‡" if together else ""
         out.append(
-            f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | `{ref_name}` | "
+            f"| `{name}` | {short_name(comp)} − Q→A | {g} | {logodds:+.2f} | {ref_name} | "
             f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]{mark} | {d_logodds:+.2f} | {_p(p)} | "
             f"{_p(holm[f'{name}:{comp}'])} |"
         )
