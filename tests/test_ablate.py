@@ -361,3 +361,26 @@ def test_the_strict_reading_names_the_shifts_whose_sign_depends_on_the_scale(mon
     flips = text.split("**The scale changes the sign**")[1].split("\n")[0]
     assert "`data_8k` (Q→RA (decoding chosen on validation): +0.7 points, -0.42 log-odds)" in flips
     assert "`grounded_reasonings`" not in flips
+
+
+def test_the_estimate_counts_the_sampled_reasonings_of_self_consistency(tmp_path, monkeypatch):
+    """k sampled reasonings per row cost k more passes over each evaluation set than the greedy decoding
+    (nothing is in the store: with only the per-sample rate non-zero, the greedy arm costs nothing)."""
+    from reasoning_infused.study.ablation_plan import experiment_profile
+
+    monkeypatch.setenv("RI_RUNS_DIR", str(tmp_path / "empty-store"))
+    monkeypatch.setenv("RI_RESULTS_DIR", str(tmp_path / "results"))
+    path = tmp_path / "sc.yaml"
+    path.write_text(
+        "study: sc_study\nprofile: smoke\narms:\n"
+        "  - {name: greedy, hypothesis: h, outcome: o, variants: [qa, qra], seeds: [0]}\n"
+        "  - {name: sc, hypothesis: h, outcome: o, variants: [qa, qra], seeds: [0],"
+        ' overrides: ["classifier.self_consistency=5"]}\n'
+    )
+    abl = load_ablation(path)
+    rates = {"train_row": 0.0, "augment_row": 0.0, "predict_row_qa": 0.0, "predict_row_qra": 0.0}
+    rates["predict_row_qra_sample"] = 1.0
+    greedy, sc = (estimate_minutes(abl, arm, rates) for arm in abl.arms)
+    d = experiment_profile(abl, abl.arms[1], 0, False).data
+    assert greedy == 0
+    assert sc * 60 == pytest.approx(5 * (d.val_size + d.test_size))  # one Q->RA classifier, two sets

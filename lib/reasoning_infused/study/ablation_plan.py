@@ -27,7 +27,15 @@ from reasoning_infused.study.verdicts import Rule, VerdictRuleError, parse_rules
 
 # Fallback rates (2 CPU cores, default profile, measured in the committed default study) used for the time
 # estimate only while the store holds no artifact of the same kind to measure from.
-_FALLBACK_SECONDS = {"train_row": 0.19, "augment_row": 0.14, "predict_row_qa": 0.042, "predict_row_qra": 0.22}
+_FALLBACK_SECONDS = {
+    "train_row": 0.19,
+    "augment_row": 0.14,
+    "predict_row_qa": 0.042,
+    "predict_row_qra": 0.22,
+    # one sampled reasoning and the labels scored after it, per row (self-consistency): 2.5 rows/s on 2 cores
+    # for the qra_gap models' validation rows, the first time it ran at scale
+    "predict_row_qra_sample": 0.40,
+}
 
 
 @dataclass
@@ -291,7 +299,13 @@ def measured_rates() -> dict[str, float]:
             per_variant.setdefault("augment_row", []).append(meta["wall_seconds"] / meta["rows"])
         elif row["stage"] == "predictions" and meta.get("rows"):
             v = "qra" if meta["settings"]["variant"] == "qra" else "qa"
-            per_variant.setdefault(f"predict_row_{v}", []).append(meta["wall_seconds"] / meta["rows"])
+            sc = (meta["settings"].get("self_consistency") or {}).get("k", 0)
+            if sc:  # the greedy pass counted as one more sample
+                per_variant.setdefault("predict_row_qra_sample", []).append(
+                    meta["wall_seconds"] / (meta["rows"] * (sc + 1))
+                )
+            else:
+                per_variant.setdefault(f"predict_row_{v}", []).append(meta["wall_seconds"] / meta["rows"])
     for k, vals in per_variant.items():
         rates[k] = sorted(vals)[len(vals) // 2]
     return rates
@@ -337,6 +351,8 @@ def estimate_minutes(abl: Ablation, arm: Arm, rates: dict[str, float] | None = N
                         else:
                             size = p.data.ood_size or _ood_pool_size(p, s)
                         total += size * rates["predict_row_qra" if v == "qra" else "predict_row_qa"]
+                        if v == "qra":  # k sampled reasonings per row on top of the greedy decoding
+                            total += size * p.classifier.self_consistency * rates["predict_row_qra_sample"]
     return total / 60
 
 
