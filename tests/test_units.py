@@ -752,7 +752,9 @@ def test_the_answer_rows_say_what_is_not_run_and_end_with_the_papers_numbers(tmp
         == "| emotion | generated (the paper's method) | 2 | 0.810 | 0.620 | -19.0 [-21.0, -17.0] | -0.96 | 2.00 |"
     )
     assert sum("not run yet" in line for line in table) == len(report.ANSWER_ROWS) - 1
-    assert table[-1].endswith("| +8.7 (no interval reported) | +0.35 | 0.83 |")
+    assert table[len(report.ANSWER_ROWS) + 2].endswith("| +8.7 (no interval reported) | +0.35 | 0.83 |")
+    # a row marked ‡ (e-SNLI's weighted control) carries its footnote under the table
+    assert table[-1].startswith("‡: on e-SNLI the answer-weighted loss changes Q→A itself")
     path, fig = answer_forest(rows, tmp_path / "answer.png")
     assert path.exists() and len(fig.axes[0].get_yticklabels()) == len(rows)
 

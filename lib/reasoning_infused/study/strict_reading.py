@@ -16,7 +16,12 @@ DISCLOSURES = {
     "had results (the YAML's header names them); the `answer_weighted_loss` outcome sentence was edited after the "
     "`seeds` arm finished (git keeps both versions). Rules are not part of an arm's spec hash; outcomes are, and from "
     "the second round on the runner refuses an outcome edited after results exist. The strict reading below "
-    "re-reads every claim the same way, whenever its rule was written."
+    "re-reads every claim the same way, whenever its rule was written.",
+    "esnli": "**Disclosed.** `weighted_loss` is read as declared, against its Q→A control trained with the same "
+    "weights; on e-SNLI those weights change Q→A itself (entailment, the one two-token label, each of its "
+    "tokens weighted half as much as a one-token label), so that control is much weaker than the unweighted Q→A. Arm `weighted_loss_vs_unweighted_qa` "
+    "(declared after `weighted_loss`'s seed 0, before any seed of its own) reads the same weighted models against "
+    "the unweighted Q→A; `human_weighted_loss_vs_unweighted_qa` does the same for human reasonings.",
 }
 
 
