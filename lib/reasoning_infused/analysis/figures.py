@@ -19,6 +19,8 @@ CLASSIFIER_COLORS = {
     "qra": "#ff7f0e",
     "qra_constrained": "#d62728",
     "qra_selected": "#d62728",  # the same classifier as its chosen decoding
+    "qra_sc_vote": "#e377c2",  # self-consistency: the same Q->RA models, k sampled reasonings combined
+    "qra_sc_logprob": "#f7b6d2",
     "qar": "#2ca02c",
     "multitask": "#17becf",
     "zero_shot": "#7f7f7f",
