@@ -55,6 +55,6 @@ bench: setup
 	$(PY) -m reasoning_infused bench --profile $(PROFILE)
 
 notebooks: setup
-	$(PY) -c "from reasoning_infused.study import NOTEBOOKS, execute_notebook, notebook_env; from pathlib import Path; \
+	$(PY) -c "from reasoning_infused.study.runner import NOTEBOOKS, execute_notebook, notebook_env; from pathlib import Path; \
 	from reasoning_infused import load_profile; env = notebook_env(load_profile('$(PROFILE)'), '$(PROFILE)'); \
 	[execute_notebook(Path('notebooks') / n, env) for n in NOTEBOOKS]"
