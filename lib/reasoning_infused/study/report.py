@@ -342,8 +342,8 @@ def answer_rows() -> list[dict[str, Any]]:
 
 ANSWER_FOOTNOTES = {
     "‡": "on e-SNLI the answer-weighted loss changes Q→A itself: entailment is the one label of two tokens, and the "
-    "weights give each of its tokens half the weight of a one-token label, so that control seldom predicts it and is much weaker than the "
-    "unweighted Q→A (`results/ablations/esnli/REPORT.md`, arm `weighted_loss_vs_unweighted_qa`'s declaration).",
+    "weights give each of its tokens half the weight of a one-token label, so that control seldom predicts it "
+    "and is much weaker than the unweighted Q→A (`results/ablations/esnli/REPORT.md`, arm `weighted_loss_vs_unweighted_qa`'s declaration).",
 }
 
 

@@ -12,15 +12,15 @@ WITHIN_ARM = {"qra_sc_vote": "qra_selected", "qra_sc_logprob": "qra_selected"}
 
 # what a study's own history owes its reader (by study): rules or outcomes written after results existed
 DISCLOSURES = {
-    "qra_gap": "**Disclosed.** In `qra_gap`, the verdict rules of the first round were written on 2026-11-27 after several arms "
-    "had results (the YAML's header names them); the `answer_weighted_loss` outcome sentence was edited after the "
+    "qra_gap": "**Disclosed.** In `qra_gap`, the verdict rules of the first round were written on 2026-11-27 "
+    "after several arms had results (the YAML's header names them); the `answer_weighted_loss` outcome sentence was edited after the "
     "`seeds` arm finished (git keeps both versions). Rules are not part of an arm's spec hash; outcomes are, and from "
     "the second round on the runner refuses an outcome edited after results exist. The strict reading below "
     "re-reads every claim the same way, whenever its rule was written.",
     "esnli": "**Disclosed.** `weighted_loss` is read as declared, against its Q→A control trained with the same "
     "weights; on e-SNLI those weights change Q→A itself (entailment, the one two-token label, each of its "
-    "tokens weighted half as much as a one-token label), so that control is much weaker than the unweighted Q→A. Arm `weighted_loss_vs_unweighted_qa` "
-    "(declared after `weighted_loss`'s seed 0, before any seed of its own) reads the same weighted models against "
+    "tokens weighted half as much as a one-token label), so that control is much weaker than the unweighted Q→A. "
+    "Arm `weighted_loss_vs_unweighted_qa` (declared after `weighted_loss`'s seed 0, before any seed of its own) reads the same weighted models against "
     "the unweighted Q→A; `human_weighted_loss_vs_unweighted_qa` does the same for human reasonings.",
 }
 
@@ -114,7 +114,7 @@ def strict_section(abl: Any, done: dict[str, dict[str, Any]]) -> str:
                     gap.mean - ref_gap.mean,
                     lo,
                     hi,
-                    shift_p_value(gap, ref_gap),
+                    shift_p_value(gap, ref_gap, (lo, hi)),
                     ref_name,
                     together,
                     shift_logodds,

@@ -210,11 +210,12 @@ def shift_interval(gap: Gap, ref: Gap, level: float = 0.95) -> tuple[float, floa
     return shift - z * se, shift + z * se
 
 
-def shift_p_value(gap: Gap, ref: Gap) -> float:
-    """Two-sided p of shift = 0 under the normal approximation of `shift_interval` (its 95% interval's width)."""
+def shift_p_value(gap: Gap, ref: Gap, interval: tuple[float, float] | None = None) -> float:
+    """Two-sided p of shift = 0 under the normal approximation of `shift_interval` (its 95% interval's width;
+    pass `interval` when it is already computed, so a row-paired bootstrap is not run twice)."""
     from statistics import NormalDist
 
-    lo, hi = shift_interval(gap, ref)
+    lo, hi = interval or shift_interval(gap, ref)
     se = (hi - lo) / (2 * NormalDist().inv_cdf(0.975))
     if se == 0:
         return 0.0 if gap.mean != ref.mean else 1.0
