@@ -303,6 +303,62 @@ def test_committed_notebook_outputs_drop_progress_bars_and_machine_paths(monkeyp
     assert clean_outputs(nb).cells[0].outputs[0]["text"] == "at runs/artifacts/y\n"
 
 
+def test_saved_widget_state_is_the_same_on_every_rerun():
+    import uuid
+
+    import nbformat
+    from reasoning_infused.study.runner import clean_outputs
+
+    view, state_key = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
+
+    def executed() -> nbformat.NotebookNode:
+        """What a kernel saves: random model ids, an explorer (a box holding a button) and a progress bar."""
+        box, button, layout, bar, bar_box = (uuid.uuid4().hex for _ in range(5))
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("x", id="explorer")  # a saved notebook's cell ids are fixed
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "display_data", {view: {"model_id": bar_box}, "text/plain": "Map: 100%|##| 3/3"}
+            ),
+            nbformat.v4.new_output("display_data", {view: {"model_id": box}, "text/plain": "VBox()"}),
+        ]
+        nb.cells = [cell]
+        model = {"model_module": "@jupyter-widgets/controls", "model_module_version": "2.0.0"}
+        nb.metadata["widgets"] = {
+            state_key: {
+                "version_major": 2,
+                "version_minor": 0,
+                "state": {
+                    bar: {**model, "model_name": "FloatProgressModel", "state": {}},
+                    bar_box: {
+                        **model,
+                        "model_name": "HBoxModel",
+                        "state": {"children": [f"IPY_MODEL_{bar}"]},
+                    },
+                    layout: {**model, "model_name": "LayoutModel", "state": {}},
+                    button: {
+                        **model,
+                        "model_name": "ButtonModel",
+                        "state": {"layout": f"IPY_MODEL_{layout}"},
+                    },
+                    box: {**model, "model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_{button}"]}},
+                },
+            }
+        }
+        return clean_outputs(nb)
+
+    first, second = executed(), executed()
+    assert nbformat.writes(first) == nbformat.writes(second)  # the random ids are gone
+    state = first.metadata["widgets"][state_key]["state"]
+    # the progress bar and its box are dropped; the explorer keeps its models, linked by their new ids
+    assert [v["model_name"] for v in state.values()] == ["VBoxModel", "ButtonModel", "LayoutModel"]
+    shown = first.cells[0].outputs[0]["data"][view]["model_id"]
+    box_children = state[shown]["state"]["children"]
+    assert box_children == [f"IPY_MODEL_{list(state)[1]}"]
+    assert state[list(state)[1]]["state"]["layout"] == f"IPY_MODEL_{list(state)[2]}"
+    nbformat.validate(first)
+
+
 def test_one_colour_per_classifier_by_key_or_display_name():
     from reasoning_infused.analysis.figures import CLASSIFIER_COLORS, classifier_color
     from reasoning_infused.analysis.tables import DISPLAY_NAMES
@@ -787,3 +843,30 @@ def test_records_line_lists_the_finished_seeds_without_a_per_row_record():
         "repository alone."
     )
     assert "(`rows/<arm>/seed<k>.json.gz`, 2.5 MB in all)" in records_line(arms, {}, 2_460_000)
+
+
+def test_a_rerun_is_compared_with_the_results_it_replaced_row_by_row():
+    from reasoning_infused.study.runner import compare_predictions
+
+    def row(pred, gen=None, score=-0.1):
+        return {
+            "gold": "a",
+            "predicted": pred,
+            "scores": {"a": score, "b": -2.0},
+            **({"generated": gen} if gen else {}),
+        }
+
+    before = {
+        "qa.jsonl": [row("a"), row("b")],
+        "qra.jsonl": [row("a", "x a"), row("a", "y a")],
+        "old.jsonl": [],
+    }
+    after = {"qa.jsonl": [row("a", score=-0.1004), row("b")], "qra.jsonl": [row("a", "x a"), row("b", "y b")]}
+    out = compare_predictions(before, after)
+    assert (out["files"], out["files_identical"], out["rows"]) == (3, 1, 4)
+    assert (out["labels_changed"], out["texts_changed"]) == (1, 1)
+    qa, qra = out["per_file"]["qa.jsonl"], out["per_file"]["qra.jsonl"]
+    assert qa["max_score_change"] == 0.0004 and qa["changed_rows"] == []
+    assert qra["accuracy"] == [1.0, 0.5]
+    assert qra["changed_rows"] == [{"row": 1, "predicted": ["a", "b"], "generated": ["y a", "y b"]}]
+    assert out["per_file"]["old.jsonl"] == {"only_in": "before"}

@@ -238,8 +238,15 @@ def cmd_report(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from reasoning_infused.study.runner import check_reproducible
+    from reasoning_infused.study.runner import check_reproducible, compare_with_revision
 
+    if args.against:
+        out = compare_with_revision(_profile(args), args.against)
+        summary = {k: v for k, v in out.items() if k != "per_file"}
+        for name, f in out["per_file"].items():
+            summary[name] = {k: v for k, v in f.items() if k != "changed_rows"}
+        print(json.dumps(summary, indent=2))
+        return 0 if out["files_identical"] == out["files"] else 1
     out = check_reproducible(_profile(args), args.variant, args.split)
     print(json.dumps(out, indent=2))
     same = [
@@ -494,6 +501,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sp.add_argument("--variant", default="qa", choices=[*VARIANTS, "zero_shot"])
     sp.add_argument("--split", default="test")
+    sp.add_argument(
+        "--against",
+        metavar="REVISION",
+        help="instead: compare the experiment's prediction files with those committed at this git revision "
+        "(a rerun of the study against the results it replaced); writes rerun_comparison.json",
+    )
     args = ap.parse_args(argv)
     t0 = time.time()
     from reasoning_infused.base.provenance import CorruptFile

@@ -135,7 +135,7 @@ _PROGRESS = re.compile(r"\d+%\|")
 def clean_outputs(nb):
     """Outputs fit to commit: no execution timestamps, progress-bar widgets (tqdm; they render as '0%' or nothing once saved) dropped,
     and this machine's repository path made relative (an artifact store moved by $RI_RUNS_DIR shows as `runs/`, its
-    default place), so a reader's clone shows what it would show them."""
+    default place), so a reader's clone shows what it would show them; the widget state kept stable (see below)."""
     import nbformat
 
     from reasoning_infused.base.locations import runs_root
@@ -164,11 +164,54 @@ def clean_outputs(nb):
         cell.get("metadata", {}).pop("execution", None)  # timestamps: a re-run must not rewrite the file
         if cell.get("cell_type") == "code":
             cell["outputs"] = [nbformat.from_dict(relative(o)) for o in cell.get("outputs", []) if keep(o)]
-    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    for state in widgets.values() if isinstance(widgets, dict) else []:
-        if isinstance(state, dict):
-            for k in [k for k, v in state.items() if "Progress" in str(v.get("model_name", ""))]:
-                state.pop(k)
+    return stable_widget_state(nb)
+
+
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_MODEL_REF = "IPY_MODEL_"
+
+
+def stable_widget_state(nb):
+    """The saved widget state, the same on every re-run: only the models that a shown widget reaches are kept
+    (the containers of dropped progress bars go with them), and each keeps an id numbered in the order it is
+    reached instead of the random one the kernel gave it."""
+    holder = nb.metadata.get("widgets", {}).get(_WIDGET_STATE)
+    if not isinstance(holder, dict) or not isinstance(holder.get("state"), dict):
+        return nb
+    state = holder["state"]
+    views = [
+        o["data"][_WIDGET_VIEW]
+        for cell in nb.cells
+        if cell.get("cell_type") == "code"
+        for o in cell.get("outputs", [])
+        if _WIDGET_VIEW in o.get("data", {})
+    ]
+    order: list[str] = []
+    queue = [v.get("model_id") for v in views]
+    while queue:
+        model = queue.pop(0)
+        if model in order or model not in state:
+            continue
+        order.append(model)
+        queue += re.findall(_MODEL_REF + r"(\w+)", json.dumps(state[model], sort_keys=True))
+    new_id = {m: f"{i:032x}" for i, m in enumerate(order)}
+
+    def renamed(x):
+        if isinstance(x, str):
+            if x.startswith(_MODEL_REF) and x[len(_MODEL_REF) :] in new_id:
+                return _MODEL_REF + new_id[x[len(_MODEL_REF) :]]
+            return new_id.get(x, x)
+        if isinstance(x, list):
+            return [renamed(v) for v in x]
+        if isinstance(x, dict):
+            return {k: renamed(v) for k, v in x.items()}
+        return x
+
+    for view in views:
+        if view.get("model_id") in new_id:
+            view["model_id"] = new_id[view["model_id"]]
+    holder["state"] = {new_id[m]: renamed(state[m]) for m in order}
     return nb
 
 
@@ -253,3 +296,83 @@ def run_study(
     print(
         f"\nStudy '{profile.experiment}' done in {(time.time() - t_start) / 60:.1f} min; results in {profile.results_dir}"
     )
+
+
+def compare_predictions(
+    before: dict[str, list[dict[str, Any]]], after: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Two runs' prediction files (file name -> rows), row by row: per file, how many rows changed their label
+    (free or constrained), their generated text, and the largest score change; each changed row both ways."""
+    files = {}
+    for name in sorted(before.keys() | after.keys()):
+        if name not in before or name not in after:
+            files[name] = {"only_in": "before" if name in before else "after"}
+            continue
+        a, b = before[name], after[name]
+        if len(a) != len(b):
+            files[name] = {"rows_before": len(a), "rows_after": len(b)}
+            continue
+        changed, max_score = [], 0.0
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            fields = [f for f in ("predicted", "predicted_constrained", "generated") if x.get(f) != y.get(f)]
+            if fields:
+                changed.append({"row": i, **{f: [x.get(f), y.get(f)] for f in fields}})
+            for label, s in x.get("scores", {}).items():
+                max_score = max(max_score, abs(s - y.get("scores", {}).get(label, s)))
+        files[name] = {
+            "rows": len(a),
+            "labels_changed": sum("predicted" in c or "predicted_constrained" in c for c in changed),
+            "texts_changed": sum("generated" in c for c in changed),
+            "accuracy": [
+                round(sum(r.get("predicted") == r.get("gold") for r in rows) / max(len(rows), 1), 4)
+                for rows in (a, b)
+            ],
+            "max_score_change": round(max_score, 4),
+            "changed_rows": changed,
+        }
+    same_shape = [f for f in files.values() if "rows" in f]
+    return {
+        "files": len(files),
+        "files_identical": sum(f["labels_changed"] == f["texts_changed"] == 0 for f in same_shape),
+        "rows": sum(f["rows"] for f in same_shape),
+        "labels_changed": sum(f["labels_changed"] for f in same_shape),
+        "texts_changed": sum(f["texts_changed"] for f in same_shape),
+        "per_file": files,
+    }
+
+
+def compare_with_revision(profile: Profile, revision: str) -> dict[str, Any]:
+    """This experiment's prediction files now against those committed at git `revision` (a rerun of the study
+    against the results it replaced): results/<experiment>/rerun_comparison.json."""
+    import subprocess
+
+    folder = profile.results_dir / "predictions"
+    rel = folder.resolve().relative_to(REPO_ROOT)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout
+
+    def rows(text: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    names = [Path(p).name for p in git("ls-tree", "--name-only", revision, f"{rel}/").split()]
+    before = {n: rows(git("show", f"{revision}:{rel}/{n}")) for n in names if n.endswith(".jsonl")}
+    after = {p.name: rows(p.read_text()) for p in sorted(folder.glob("*.jsonl"))}
+    old_metrics = json.loads(git("show", f"{revision}:{rel.parent}/metrics.json"))
+    new_metrics = json.loads((profile.results_dir / "metrics.json").read_text())
+    out = {
+        "before": {
+            "revision": git("rev-parse", "--short=12", revision).strip(),
+            **{
+                k: old_metrics.get(k) for k in ("code_version", "lock_hash", "created_at", "package_versions")
+            },
+        },
+        "after": {
+            k: new_metrics.get(k) for k in ("code_version", "lock_hash", "created_at", "package_versions")
+        },
+        **compare_predictions(before, after),
+    }
+    write_json(profile.results_dir / "rerun_comparison.json", out)
+    return out
