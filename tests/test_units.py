@@ -870,3 +870,16 @@ def test_a_rerun_is_compared_with_the_results_it_replaced_row_by_row():
     assert qra["accuracy"] == [1.0, 0.5]
     assert qra["changed_rows"] == [{"row": 1, "predicted": ["a", "b"], "generated": ["y a", "y b"]}]
     assert out["per_file"]["old.jsonl"] == {"only_in": "before"}
+    # and the experiment report shows it as a table, file by file
+    from reasoning_infused.study.report import rerun_markdown
+
+    side = {
+        "code_version": "abc",
+        "lock_hash": None,
+        "created_at": "then",
+        "package_versions": {"torch": "2"},
+    }
+    text = rerun_markdown({"before": {**side, "revision": "r1"}, "after": {**side, "lock_hash": "l2"}, **out})
+    assert "1 of 3 files are identical" in text and "1 labels and 1 generated texts changed" in text
+    assert "lock not recorded" in text and "versions of torch are the same" in text
+    assert "| `qra.jsonl` | 2 | 1 | 1 | 1.0000 → 0.5000 | 0.0000 |" in text

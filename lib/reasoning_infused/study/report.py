@@ -195,6 +195,9 @@ def experiment_report(results_dir: Path) -> str:
         from reasoning_infused.analysis.quality_tables import quality_markdown
 
         out.append("\n## Reasoning quality\n\n" + quality_markdown(quality).strip() + "\n")
+    rerun = _json_or_none(results_dir / "rerun_comparison.json")
+    if rerun is not None:
+        out.append("\n## This run against the results it replaced\n\n" + rerun_markdown(rerun))
     for path in sorted(results_dir.glob("engine_check_*.json")):
         from reasoning_infused.analysis.tables import engine_check_table
 
@@ -204,6 +207,40 @@ def experiment_report(results_dir: Path) -> str:
             + "\n"
         )
     return "".join(out)
+
+
+def rerun_markdown(rerun: dict[str, Any]) -> str:
+    """rerun_comparison.json (`reproduce --against REVISION`) as a table: per prediction file, the rows whose
+    label or generated text changed and the accuracy before and after."""
+    b, a = rerun["before"], rerun["after"]
+
+    def made(side: dict[str, Any]) -> str:
+        return f"code {side.get('code_version')}, lock {side.get('lock_hash') or 'not recorded'}, {side.get('created_at')}"
+
+    same = [
+        k
+        for k in b.get("package_versions") or {}
+        if b["package_versions"][k] == (a.get("package_versions") or {}).get(k)
+    ]
+    lines = [
+        f"The prediction files committed at {b['revision']} ({made(b)}) against these ({made(a)}); the recorded "
+        f"versions of {', '.join(same) or 'no package'} are the same in both. "
+        f"{rerun['files_identical']} of {rerun['files']} files are identical in every label and generated text; "
+        f"over all {rerun['rows']:,} rows, {rerun['labels_changed']} labels and {rerun['texts_changed']} generated "
+        "texts changed (`python -m reasoning_infused reproduce --against REVISION` lists each row both ways).",
+        "",
+        "| file | rows | labels changed | texts changed | accuracy before → after | largest score change |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, f in rerun["per_file"].items():
+        if "rows" not in f:
+            lines.append(f"| `{name}` | {json.dumps(f)} | | | | |")
+            continue
+        lines.append(
+            f"| `{name}` | {f['rows']:,} | {f['labels_changed']} | {f['texts_changed']} | "
+            f"{f['accuracy'][0]:.4f} → {f['accuracy'][1]:.4f} | {f['max_score_change']:.4f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def sweep_report(result: dict[str, Any]) -> str:
