@@ -319,7 +319,12 @@ def rescore_arm(abl: Ablation, arm: Arm) -> dict[str, Any]:
         "per_seed": for_json(per_seed),
         "summary": summarize_seeds(per_seed, level),
         "rescored": {"code_version": code_version(), "at": time.strftime("%Y-%m-%d %H:%M:%S")},
-        "rows_recorded": sorted(set(old.get("rows_recorded", [])) | set(recorded)),
+        # the seeds whose per-row record is committed, also when the store that wrote it is gone
+        "rows_recorded": sorted(
+            set(old.get("rows_recorded", []))
+            | set(recorded)
+            | {s for s in seeds if read_record(abl, arm, s) is not None}
+        ),
     }
     if old.get("partial"):  # keep what a resume on another machine needs
         result["per_seed_rows_correct"] = [rows_correct_to_json(r["_rows_correct"]) for r in per_seed]
