@@ -107,6 +107,17 @@ def test_two_arm_study_runs_resumes_and_summarises(smoke_study, tmp_path, capsys
         for name, old in (("bigger_budget", before), ("seeds", seeds["summary"])):
             assert json.loads((abl.results_dir / f"{name}.json").read_text())["summary"] == old
         assert json.loads((abl.results_dir / "seeds.json").read_text())["rows_recorded"] == [0, 1]
+        # an arm whose record is gone too is listed, and the others are still rescored
+        gone = record_path(abl, next(a for a in abl.arms if a.name == "bigger_budget"), 0)
+        kept = gone.read_bytes()
+        gone.unlink()
+        (abl.results_dir / "seeds.json").write_text(json.dumps(written))
+        with pytest.raises(
+            ProfileError, match=r"1 of 2 finished arms could not be rescored.*: bigger_budget;"
+        ):
+            run_ablation(abl, only=["bigger_budget", "seeds"], rescore=True)
+        assert json.loads((abl.results_dir / "seeds.json").read_text())["rows_recorded"] == [0, 1]
+        gone.write_bytes(kept)
         assert record_path(abl, abl.arms[1], 0).read_bytes() == first  # kept as it was
     finally:
         store.with_name("runs-away").rename(store)

@@ -422,10 +422,26 @@ def run_ablation(
     if missing:
         raise ProfileError(f"{abl.path}: no arm named {sorted(missing)}")
     if rescore:
-        for a in arms:
-            if any((abl.results_dir / f"{a.name}{x}").exists() for x in (".json", ".partial.json")):
+        finished = [
+            a
+            for a in arms
+            if any((abl.results_dir / f"{a.name}{x}").exists() for x in (".json", ".partial.json"))
+        ]
+        lost = {}  # arms whose predictions are in neither the store nor the committed records
+        for a in finished:
+            try:
                 rescore_arm(abl, a)
-        return write_summary(abl)
+            except artifacts.ArtifactMissing as e:
+                lost[a.name] = str(e).splitlines()[0]
+                print(f"[ablate] {a.name}: not rescored: {lost[a.name]}")
+        summary = write_summary(abl)
+        if lost:
+            raise ProfileError(
+                f"{abl.path}: {len(lost)} of {len(finished)} finished arms could not be rescored (a prediction is "
+                f"in neither the store nor the committed per-row records): {', '.join(lost)}; the others were "
+                "rescored and summary.json written"
+            )
+        return summary
     rates = measured_rates()
     for a in arms:
         print(
