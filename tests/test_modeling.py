@@ -68,7 +68,7 @@ GREEDY_TEXTS = [
 
 
 def test_fast_greedy_decoding_equals_generate_when_rows_finish_at_different_steps():
-    from reasoning_infused.pipeline.inference import greedy_generate
+    from reasoning_infused.pipeline.inference import buffered_generate
 
     model, tok = load_model_and_tokenizer(load_profile("smoke").model)
     enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS)]
@@ -99,7 +99,7 @@ def test_fast_greedy_decoding_equals_generate_when_rows_finish_at_different_step
     eos = max(stops, key=lambda t: (len(stops[t]), t))
     want = reference(eos)
     assert len({len(g) for g, _ in want}) > 1 and {"stop"} <= {r for _, r in want}
-    got = greedy_generate(model, enc, n_new, eos, tok.pad_token_id, drop_fraction=0.1)
+    got = buffered_generate(model, enc, n_new, eos, tok.pad_token_id, drop_fraction=0.1)
     assert got == want
 
 
@@ -133,18 +133,18 @@ def test_labels_scored_during_greedy_generation_equal_a_forward_pass_on_the_gene
     (here an n-gram the random model emits; in the study the answer prefix), the captured log-probabilities are
     those of a plain forward pass on the prompt plus the generated tokens up to the trigger, rows leaving the
     batch included, and the generated tokens do not change."""
-    from reasoning_infused.pipeline.inference import AnswerScoring, greedy_generate
+    from reasoning_infused.pipeline.inference import AnswerScoring, buffered_generate
 
     model, tok = load_model_and_tokenizer(load_profile("smoke").model)
     enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS)]
     n_new = 12
-    free = greedy_generate(model, enc, n_new, tok.eos_token_id, tok.pad_token_id)
+    free = buffered_generate(model, enc, n_new, tok.eos_token_id, tok.pad_token_id)
     stops: dict[int, set[int]] = {}
     for g, _ in free:  # an end of turn the random model emits at different steps: rows leave the batch
         for step, t in enumerate(g[2:], 2):
             stops.setdefault(t, set()).add(step)
     eos = max(stops, key=lambda t: (len(stops[t]), t))
-    plain = greedy_generate(model, enc, n_new, eos, tok.pad_token_id, drop_fraction=0.1)
+    plain = buffered_generate(model, enc, n_new, eos, tok.pad_token_id, drop_fraction=0.1)
 
     def first_end(g: list[int], trigger: list[int]) -> int | None:  # tokens up to the trigger's first end
         for k in range(len(trigger), len(g) + 1):
@@ -162,7 +162,7 @@ def test_labels_scored_during_greedy_generation_equal_a_forward_pass_on_the_gene
     )
     label_ids = [5, 100, 2000, tok.eos_token_id]
     scored: dict = {}
-    got = greedy_generate(
+    got = buffered_generate(
         model,
         enc,
         n_new,
@@ -182,3 +182,53 @@ def test_labels_scored_during_greedy_generation_equal_a_forward_pass_on_the_gene
             logits = model(input_ids=torch.tensor([enc[j] + a.prefix_ids])).logits[0, -1]
         want = torch.log_softmax(logits.float(), -1)[label_ids]
         assert torch.allclose(torch.tensor(a.logprobs), want, atol=1e-4), (j, a.logprobs, want)
+
+
+def test_top_p_sampler_draws_from_the_renormalised_nucleus_at_the_temperature():
+    from reasoning_infused.pipeline.inference import TopPSampler
+
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    # temperature 0.5 squares the probabilities before renormalising: 0.25, 0.09, 0.0225, 0.0025 (/0.365); the
+    # nucleus of 0.9 keeps the first two (0.685 + 0.247 > 0.9 first at the second), renormalised to 0.735, 0.265
+    sampler = TopPSampler(0.5, 0.9, torch.Generator().manual_seed(0))
+    logits = probs.log().repeat(20000, 1)
+    drawn = torch.bincount(sampler(logits), minlength=4).double() / 20000
+    want = torch.tensor([0.25, 0.09, 0.0, 0.0]) / 0.34
+    assert drawn[2:].sum() == 0
+    assert torch.allclose(drawn, want.double(), atol=0.015), drawn
+
+
+def test_buffered_sampling_of_one_row_equals_generate_under_the_same_seed():
+    """The sampled path (self-consistency) draws what `model.generate(do_sample=True)` draws: same warpers, same
+    random stream; in a batch, rows then differ from generate only in which draws of the stream they get."""
+    from reasoning_infused.pipeline.inference import TopPSampler, buffered_generate
+
+    model, tok = load_model_and_tokenizer(load_profile("smoke").model)
+    enc = [tok.encode(p, add_special_tokens=False) for p in _chat_prompts(tok, GREEDY_TEXTS[:3])]
+    n_new, distinct = 12, set()
+    for seed, ids in enumerate(enc):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            want = model.generate(
+                input_ids=torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=n_new,
+                do_sample=True,
+                temperature=0.7,
+                top_p=0.95,
+                top_k=None,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+            )[0, len(ids) :].tolist()
+        sampler = TopPSampler(0.7, 0.95, torch.Generator().manual_seed(seed))
+        [(got, _)] = buffered_generate(model, [ids], n_new, tok.eos_token_id, tok.pad_token_id, sampler=sampler)
+        eos = tok.eos_token_id
+        assert got == (want[: want.index(eos)] if eos in want else want) and len(got) >= 1
+        assert got != buffered_generate(model, [ids], n_new, tok.eos_token_id, tok.pad_token_id)[0][0]
+        distinct.add(tuple(got))
+    b = TransformersBackend(model, tok)
+    prompts = _chat_prompts(tok, GREEDY_TEXTS)
+    first = [g.text for g in generate_all(b, prompts, 8, batch_size=3, do_sample=True, temperature=0.7, seed=4)]
+    again = [g.text for g in generate_all(b, prompts, 8, batch_size=3, do_sample=True, temperature=0.7, seed=4)]
+    other = [g.text for g in generate_all(b, prompts, 8, batch_size=3, do_sample=True, temperature=0.7, seed=5)]
+    assert first == again and first != other

@@ -304,6 +304,9 @@ def predictions_artifact(p: Profile, variant: str, split: str) -> Artifact:
                 "temperature": c.sc_temperature,
                 "top_p": c.sc_top_p,
                 "seed": c.sc_seed,
+                # the samples drawn depend on how: `buffered_generate` with one generator per batch (before it,
+                # `model.generate`, never finished a run)
+                "sampler": "buffered_generate",
             }
     inputs = {}
     if variant == "zero_shot":

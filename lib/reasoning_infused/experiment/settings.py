@@ -117,7 +117,7 @@ class ClassifierConfig:
     # Q->RA generation budget: reasoning plus the answer line.
     max_new_tokens: int = 64
     predict_batch_size: int = 64
-    # Q->RA free generation: "transformers" (greedy_generate) or "vllm" (GPU, optional dependency; the constrained
+    # Q->RA free generation: "transformers" (buffered_generate) or "vllm" (GPU, optional dependency; the constrained
     # scoring still runs in transformers, so vLLM gets only this share of the GPU memory)
     backend: str = "transformers"
     vllm_gpu_memory_utilization: float = 0.5

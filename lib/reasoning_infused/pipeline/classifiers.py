@@ -334,6 +334,7 @@ def self_consistency(
         return {}
     bs = c.predict_batch_size
     backend = _generation_backend(profile, model, tok)
+    scoring = answer_scoring(tok, labels)
     scores, samples = [], []
     for j in range(c.self_consistency):
         gens = generate_all(
@@ -346,6 +347,7 @@ def self_consistency(
             temperature=c.sc_temperature,
             top_p=c.sc_top_p,
             seed=c.sc_seed + j,
+            answer_scoring=scoring,
         )
         s, _ = labels_after_generated_reasoning(model, tok, texts, gens, bs, f"{desc} sample {j + 1}", task)
         scores.append(s)

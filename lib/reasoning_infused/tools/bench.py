@@ -146,7 +146,7 @@ def _bench_examples(profile: Profile, n: int):
 
 def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
     """Tokens/s on the same `n` training prompts: a batch-1 `generate` loop, batched `generate` (the path before
-    `greedy_generate`) and the project's path, with the project's prefill/decode split."""
+    `buffered_generate`) and the project's path, with the project's prefill/decode split."""
     from reasoning_infused.data.emotion import load_emotion
     from reasoning_infused.experiment.artifacts import generator_artifact
     from reasoning_infused.pipeline.augment import generation_prompts
@@ -170,7 +170,7 @@ def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
         ("batched_generate", a.batch_size, False),
         ("project", a.batch_size, True),
     ):
-        b = TransformersBackend(model, tok, fast_greedy=fast)
+        b = TransformersBackend(model, tok, buffered=fast)
         t0 = time.perf_counter()
         gens = generate_all(b, prompts, a.max_new_tokens, bs, desc=f"bench generate ({name})")
         dt = time.perf_counter() - t0
@@ -178,7 +178,7 @@ def _generation_rates(profile: Profile, n: int) -> dict[str, Any]:
         texts[name] = [g.text for g in gens]
         out[name] = {
             "batch_size": bs,
-            "method": "greedy_generate" if fast else "model.generate",
+            "method": "buffered_generate" if fast else "model.generate",
             "generated_tokens": toks,
             "seconds": dt,
             "tokens_per_s": toks / dt,
