@@ -55,7 +55,6 @@ class TopPSampler:
         return torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
 
 
-
 @dataclass
 class Generation:
     text: str
