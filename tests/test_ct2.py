@@ -10,7 +10,8 @@ pytest.importorskip("ctranslate2", reason="pip install ctranslate2")
 
 from reasoning_infused.experiment.artifacts import read_reasonings
 from reasoning_infused.experiment.settings import ModelConfig
-from reasoning_infused.pipeline.inference import CT2Backend, TransformersBackend, ct2_convert, generate_all
+from reasoning_infused.pipeline.engines import CT2Backend, ct2_convert
+from reasoning_infused.pipeline.inference import TransformersBackend, generate_all
 from reasoning_infused.pipeline.modeling import load_model_and_tokenizer
 
 TEXTS = ["i feel sad", "what a day it was today", "hello", "i am so angry at everyone", "ok"]

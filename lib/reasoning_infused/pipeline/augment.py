@@ -19,11 +19,10 @@ from reasoning_infused.data.rows import classifier_train_rows, task_of
 from reasoning_infused.experiment import artifacts
 from reasoning_infused.experiment.settings import Profile
 from reasoning_infused.pipeline import loading
+from reasoning_infused.pipeline.engines import CT2Backend, VLLMBackend
 from reasoning_infused.pipeline.inference import (
-    CT2Backend,
     GenerationBackend,
     TransformersBackend,
-    VLLMBackend,
     generate_all,
 )
 from reasoning_infused.pipeline.modeling import load_tokenizer

@@ -34,12 +34,11 @@ from reasoning_infused.data.task import Task
 from reasoning_infused.experiment import artifacts
 from reasoning_infused.experiment.settings import Profile
 from reasoning_infused.pipeline import loading
+from reasoning_infused.pipeline.engines import CT2Backend, VLLMBackend
 from reasoning_infused.pipeline.inference import (
     AnswerScoring,
-    CT2Backend,
     GenerationBackend,
     TransformersBackend,
-    VLLMBackend,
     generate_all,
 )
 from reasoning_infused.pipeline.modeling import load_tokenizer

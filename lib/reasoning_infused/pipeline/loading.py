@@ -35,6 +35,6 @@ def merged_model_path(p: Profile, art: Artifact) -> Path:
 
 def ct2_model_path(p: Profile, art: Artifact) -> Path:
     """A trained artifact converted to CTranslate2 (float32) once, cached inside it as `ct2/`."""
-    from reasoning_infused.pipeline.inference import ct2_convert
+    from reasoning_infused.pipeline.engines import ct2_convert
 
     return ct2_convert(merged_model_path(p, art), art.require() / "ct2")

@@ -199,7 +199,8 @@ def _ct2_rates(profile: Profile, prompts: list[str], reference: list[str]) -> di
     except ImportError:
         return None
     from reasoning_infused.experiment.artifacts import generator_artifact
-    from reasoning_infused.pipeline.inference import CT2Backend, generate_all
+    from reasoning_infused.pipeline.engines import CT2Backend
+    from reasoning_infused.pipeline.inference import generate_all
     from reasoning_infused.pipeline.loading import ct2_model_path
     from reasoning_infused.pipeline.modeling import load_tokenizer
 
