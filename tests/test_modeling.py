@@ -56,6 +56,20 @@ def test_common_prefix_length_leaves_every_row_a_token_of_its_own():
     assert common_prefix_length([[1, 2, 3], [9, 2, 3]]) == 0
 
 
+def _generate_one(model, tok, ids: list[int], n_new: int, eos: int, **decoding) -> tuple[list[int], str]:
+    """transformers' generate on one prompt, cut at eos: (generated ids, finish reason)."""
+    with torch.no_grad():
+        g = model.generate(
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=n_new,
+            eos_token_id=eos,
+            pad_token_id=tok.pad_token_id,
+            **decoding,
+        )[0, len(ids) :].tolist()
+    return (g[: g.index(eos)], "stop") if eos in g else (g, "length")
+
+
 # rows of very different lengths: they finish, and leave the batch, at different steps
 GREEDY_TEXTS = [
     "i feel great",
@@ -75,19 +89,7 @@ def test_fast_greedy_decoding_equals_generate_when_rows_finish_at_different_step
     n_new = 10
 
     def reference(eos):  # transformers' generate, one prompt at a time, cut at eos
-        out = []
-        for ids in enc:
-            with torch.no_grad():
-                g = model.generate(
-                    input_ids=torch.tensor([ids]),
-                    attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                    max_new_tokens=n_new,
-                    do_sample=False,
-                    eos_token_id=eos,
-                    pad_token_id=tok.pad_token_id,
-                )[0, len(ids) :].tolist()
-            out.append((g[: g.index(eos)], "stop") if eos in g else (g, "length"))
-        return out
+        return [_generate_one(model, tok, ids, n_new, eos, do_sample=False) for ids in enc]
 
     free = reference(tok.eos_token_id)
     # a token the random model emits at different steps in different rows, used as end of turn: rows then
@@ -208,24 +210,14 @@ def test_buffered_sampling_of_one_row_equals_generate_under_the_same_seed():
     n_new = 12
     for seed, ids in enumerate(enc):
         torch.manual_seed(seed)
-        with torch.no_grad():
-            want = model.generate(
-                input_ids=torch.tensor([ids]),
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                max_new_tokens=n_new,
-                do_sample=True,
-                temperature=0.7,
-                top_p=0.95,
-                top_k=None,
-                eos_token_id=tok.eos_token_id,
-                pad_token_id=tok.pad_token_id,
-            )[0, len(ids) :].tolist()
+        want, _ = _generate_one(
+            model, tok, ids, n_new, tok.eos_token_id, do_sample=True, temperature=0.7, top_p=0.95, top_k=None
+        )
         sampler = TopPSampler(0.7, 0.95, torch.Generator().manual_seed(seed))
         [(got, _)] = buffered_generate(
             model, [ids], n_new, tok.eos_token_id, tok.pad_token_id, sampler=sampler
         )
-        eos = tok.eos_token_id
-        assert got == (want[: want.index(eos)] if eos in want else want) and len(got) >= 1
+        assert got == want and len(got) >= 1  # `want` is cut at eos, as `got` is
         assert got != buffered_generate(model, [ids], n_new, tok.eos_token_id, tok.pad_token_id)[0][0]
     b = TransformersBackend(model, tok)
     prompts = _chat_prompts(tok, GREEDY_TEXTS)
