@@ -419,7 +419,8 @@ def answer_forest(rows: list[dict[str, Any]], path: Path):
     )
     labels = []
     for y, r in enumerate(rows):
-        seeds = "" if r.get("paper") else (f", {r['seeds']} seeds" if r["seeds"] else ", not run yet")
+        n = r["seeds"]
+        seeds = "" if r.get("paper") else (f", {n} seed{'s' * (n > 1)}" if n else ", not run yet")
         labels.append(f"{r['task']}: {r['reasonings']}{seeds}")
         if "difference" not in r:
             continue

@@ -284,6 +284,13 @@ ANSWER_ROWS = [
     ("qra_gap", "grounded_weighted_loss", "emotion", "text-grounded, answer-weighted loss", "qra_selected"),
     (
         "qra_gap",
+        "grounded_weighted_loss_500",
+        "emotion",
+        "text-grounded, answer-weighted loss, 500 steps (Q→A too)",
+        "qra_selected",
+    ),
+    (
+        "qra_gap",
         "label_free_weighted_loss",
         "emotion",
         "label-free generated, answer-weighted loss",
